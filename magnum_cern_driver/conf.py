@@ -1,0 +1,112 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""The ``[cern_driver]`` option group.
+
+Options are registered on import on ``oslo_config.cfg.CONF`` (Magnum's global
+config object) and listed for ``oslo-config-generator`` by :func:`list_opts`.
+"""
+
+from oslo_config import cfg
+
+GROUP = 'cern_driver'
+
+cern_driver_group = cfg.OptGroup(
+    name=GROUP,
+    title='Options for the magnum-cern-driver Heat cluster driver')
+
+heat_opts = [
+    cfg.StrOpt('heat_endpoint_interface',
+               default='public',
+               choices=['public', 'internal', 'admin'],
+               help='Endpoint interface used to reach Heat (orchestration) '
+                    'from the Magnum conductor.'),
+    cfg.StrOpt('heat_region_name',
+               help='Region of the Heat endpoint. Unset means the region of '
+                    'the Keystone catalog entry found first.'),
+    cfg.IntOpt('stack_timeout',
+               default=60,
+               min=1,
+               help='Heat stack timeout in minutes, used when Magnum passes '
+                    'no create timeout of its own (cluster create_timeout).'),
+    cfg.ListOpt('environment_files',
+                default=[],
+                help='Extra Heat environment files (absolute paths) appended '
+                     'to every stack after the driver\'s own environments, '
+                     'so that they win. Sites use them for resource '
+                     'registry overrides; the local rehearsal uses one to '
+                     'map Nova/Neutron/Cinder/Octavia types to stand-ins.'),
+    cfg.IntOpt('heat_api_retries',
+               default=3,
+               min=0,
+               help='Retries of a failed Heat API call (connection errors '
+                    'and 5xx) inside one driver call, with back-off.'),
+]
+
+node_opts = [
+    cfg.StrOpt('ca_bundle_file',
+               help='PEM file with the site CA bundle installed into the '
+                    'trust store of every node (and containerd\'s registry '
+                    'trust). Unset means no site CA is installed.'),
+    cfg.IntOpt('worker_shard_size',
+               default=50,
+               min=1,
+               max=500,
+               help='Workers per Heat ResourceGroup shard. Heat creates the '
+                    'members of one group nearly one at a time while shards '
+                    'proceed in parallel, so many small shards are fast; '
+                    'Heat 27.0.1 also leaks per-stack threads (about 500 '
+                    'resource actions per stack per engine lifetime), so '
+                    'keep this well under 500. See docs/benchmarks.md.'),
+    cfg.DictOpt('default_labels',
+                default={},
+                help='Label values used when neither the cluster nor its '
+                     'template sets the label (site defaults), for example '
+                     'cvmfs_enabled:true,registry_mirror:registry.example.'
+                     'org/mirror. Validated against the label schema like '
+                     'user labels.'),
+    cfg.StrOpt('unknown_labels',
+               default='warn',
+               choices=[('warn', 'ignore unknown labels with a warning'),
+                        ('reject', 'fail the request that carries them')],
+               help='What to do with labels the driver does not know.'),
+]
+
+lifecycle_opts = [
+    cfg.IntOpt('drain_timeout',
+               default=120,
+               min=0,
+               help='Seconds to wait for Kubernetes to drain nodes before '
+                    'they are removed by a resize; after this the removal '
+                    'proceeds and the status reason says so. 0 disables '
+                    'draining.'),
+    cfg.BoolOpt('application_credentials',
+                default=True,
+                help='Create a per-cluster Keystone application credential '
+                     'for the in-cluster OpenStack integrations (cloud '
+                     'provider, CSI). Deleted with the cluster.'),
+]
+
+ALL_OPTS = heat_opts + node_opts + lifecycle_opts
+
+
+def register_opts(conf):
+    conf.register_group(cern_driver_group)
+    conf.register_opts(ALL_OPTS, group=cern_driver_group)
+
+
+def list_opts():
+    """Entry point for oslo-config-generator."""
+    return [(cern_driver_group, ALL_OPTS)]
+
+
+CONF = cfg.CONF
+register_opts(CONF)
