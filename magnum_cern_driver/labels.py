@@ -169,9 +169,6 @@ _ALL = [
     Label('availability_zone', 'str', '',
           'Nova availability zone of the nodegroup; empty means any.',
           pattern=r'[A-Za-z0-9_.:-]{0,63}'),
-    Label('boot_volume_size', 'int', 0,
-          'Boot from a Cinder volume of this size (GB); 0 boots from the '
-          'image on local disk.', minimum=0, maximum=16384),
     Label('max_batch_size', 'int', 10,
           'Nodes replaced at once by a rolling upgrade.', minimum=1,
           maximum=500),
@@ -214,3 +211,41 @@ def render(values):
     """Typed values -> {NAME: string} as nodes receive them."""
     return {name.upper(): SCHEMA[name].render(value)
             for name, value in values.items() if name in SCHEMA}
+
+
+def markdown():
+    """docs/labels.md, generated from the schema (a test keeps it in sync)."""
+    lines = [
+        '# Labels',
+        '',
+        'Generated from `magnum_cern_driver/labels.py` by '
+        '`python -m magnum_cern_driver.labels > docs/labels.md`.',
+        'Every value is checked against its type and whitelist before '
+        'anything reaches Heat or a node; a bad value fails the request '
+        'with an error naming the label. Unknown labels are ignored with '
+        'a warning or rejected (`[cern_driver] unknown_labels`). Site '
+        'defaults come from `[cern_driver] default_labels`; nodegroup '
+        'labels override cluster labels.',
+        '',
+        '| label | type | default | allowed | meaning |',
+        '|---|---|---|---|---|',
+    ]
+    for label in _ALL:
+        if label.choices:
+            allowed = ', '.join('`%s`' % c for c in label.choices)
+        elif label.kind == 'bool':
+            allowed = 'true/false'
+        elif label.kind == 'int':
+            allowed = '%s..%s' % (label.minimum, label.maximum)
+        else:
+            allowed = 'pattern `%s`' % label.pattern.replace('|', '\\|')
+        if label.kind == 'list':
+            allowed = 'comma-separated, each: ' + allowed
+        lines.append('| `%s` | %s | `%s` | %s | %s |' % (
+            label.name, label.kind, label.render(label.default), allowed,
+            label.help))
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    print(markdown(), end='')

@@ -1,0 +1,244 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+import testtools
+
+from magnum_cern_driver import budget
+from magnum_cern_driver import params
+from magnum_cern_driver import render
+
+
+class Conf:
+    worker_shard_size = 50
+    default_labels = {}
+    unknown_labels = 'reject'
+    environment_files = ['/etc/magnum/site-env.yaml']
+    ca_bundle_file = None
+
+
+def recording_user_data(calls):
+    def render_(role, labels, facts, secrets, ca_bundle=None):
+        calls.append((role, labels, facts, secrets))
+        return 'user-data-for-%s' % role
+    return render_
+
+
+SECRETS = params.Secrets(ca_cert='CERT', ca_key='CAKEY-SECRET',
+                         bootstrap_token='abcdef.0123456789abcdef',
+                         app_cred_id='ID', app_cred_secret='APPCRED-SECRET',
+                         auth_url='http://keystone')
+
+
+class TestNames(testtools.TestCase):
+
+    def test_stack_name(self):
+        self.assertEqual('my-cluster-0123abcd', params.stack_name_for(
+            'My_Cluster', '0123abcd-ef00-0000-0000-000000000000'))
+        self.assertEqual('x-0123abcd',
+                         params.stack_name_for('***', '0123abcd-ef'))
+        self.assertLessEqual(len(params.stack_name_for('x' * 200, 'a' * 36)),
+                             49)
+
+    def test_parse_node_name_round_trip(self):
+        prefix = params.server_prefix('c-0123abcd', 'default-worker')
+        self.assertEqual((3, 17), params.parse_node_name(
+            'c-0123abcd', 'default-worker', '%s-3-17' % prefix))
+        self.assertIsNone(params.parse_node_name(
+            'c-0123abcd', 'default-worker', 'c-0123abcd-other-3-17'))
+        self.assertIsNone(params.parse_node_name(
+            'c-0123abcd', 'default-worker', '%s-3' % prefix))
+        self.assertIsNone(params.parse_node_name(
+            'c-0123abcd', 'default-worker', None))
+
+    def test_nodegroup_key(self):
+        self.assertEqual('ng_default_worker',
+                         params.nodegroup_key('Default-Worker'))
+
+
+class TestLayout(testtools.TestCase):
+
+    def test_fresh_layout(self):
+        self.assertEqual([50] * 20, params.fresh_layout(1000, 50))
+        self.assertEqual([50, 50, 3], params.fresh_layout(103, 50))
+        self.assertEqual([], params.fresh_layout(0, 50))
+        self.assertRaises(params.InvalidInput, params.fresh_layout, -1, 50)
+        self.assertRaises(params.InvalidInput, params.fresh_layout, 5, 0)
+        self.assertRaises(params.InvalidInput, params.fresh_layout, 5, 501)
+
+    def test_grow_fills_last_shard_then_opens_new(self):
+        self.assertEqual([50, 50, 50, 10],
+                         params.plan_resize([50, 50, 3], 160, None, 50))
+
+    def test_shrink_takes_from_last_shards(self):
+        self.assertEqual([50, 20, 0],
+                         params.plan_resize([50, 50, 3], 70, None, 50))
+
+    def test_removals_only_touch_their_shards(self):
+        counts = params.plan_resize([50, 50, 50], 148, {1: [4, 7]}, 50)
+        self.assertEqual([50, 48, 50], counts)
+
+    def test_removals_with_growth(self):
+        # the shard that lost a node is touched anyway: refill it there
+        counts = params.plan_resize([50, 50], 100, {0: [1]}, 50)
+        self.assertEqual([50, 50], counts)
+
+    def test_bad_removals(self):
+        self.assertRaises(params.InvalidInput, params.plan_resize,
+                          [5], 4, {3: [0]}, 50)
+        self.assertRaises(params.InvalidInput, params.plan_resize,
+                          [1], 0, {0: [0, 1]}, 50)
+        self.assertRaises(params.InvalidInput, params.plan_resize,
+                          [1], -1, None, 50)
+
+
+class TestSecrets(testtools.TestCase):
+
+    def test_repr_hides_values(self):
+        text = repr(SECRETS) + str(SECRETS)
+        for value in ('CAKEY-SECRET', 'APPCRED-SECRET', '0123456789abcdef'):
+            self.assertNotIn(value, text)
+
+    def test_workers_never_get_the_ca_key(self):
+        worker = SECRETS.for_role('worker')
+        self.assertNotIn('ca_key', worker)
+        self.assertNotIn('app_cred_secret', worker)
+        self.assertEqual('abcdef.0123456789abcdef',
+                         worker['bootstrap_token'])
+        self.assertEqual('CAKEY-SECRET',
+                         SECRETS.for_role('master')['ca_key'])
+
+    def test_unknown_field(self):
+        self.assertRaises(TypeError, params.Secrets, password='x')
+
+
+class TestBuildStack(testtools.TestCase):
+
+    def build(self, inputs=None, **kw):
+        calls = []
+        inputs = inputs or budget.example_inputs(3, 120, 2)
+        spec = params.build_stack(inputs, SECRETS, Conf,
+                                  user_data=recording_user_data(calls), **kw)
+        return spec, calls
+
+    def test_parameters(self):
+        inputs = budget.example_inputs(
+            3, 120, 2, labels={'flannel_network_cidr': '10.200.0.0/16',
+                               'availability_zone': 'az-2'})
+        spec, calls = self.build(inputs)
+        p = spec.parameters
+        self.assertEqual('10.200.0.0/16', p['pod_cidr'])
+        self.assertEqual(3, p['master_count'])
+        self.assertEqual('az-2', p['master_availability_zone'])
+        self.assertEqual('az-2', p['ng_default_worker_availability_zone'])
+        self.assertEqual(50, p['ng_default_worker_shard_0_count'])
+        self.assertEqual(10, p['ng_default_worker_shard_1_count'])
+        self.assertEqual(10, p['ng_nodegroup_1_shard_1_count'])
+        self.assertEqual('user-data-for-master', p['master_user_data'])
+        self.assertEqual({'master_user_data', 'ng_default_worker_user_data',
+                          'ng_nodegroup_1_user_data'},
+                         spec.hidden_parameters)
+        self.assertEqual(['/etc/magnum/site-env.yaml'],
+                         spec.environment_files)
+        self.assertEqual(set(render.NESTED), set(spec.files))
+        # every parameter we pass is declared by the root template
+        self.assertEqual(set(), set(p) - set(spec.template['parameters']))
+
+    def test_user_data_once_per_nodegroup_with_role_secrets(self):
+        spec, calls = self.build()
+        self.assertEqual(['master', 'worker', 'worker'],
+                         [c[0] for c in calls])
+        for role, labels, facts, secrets in calls:
+            if role == 'worker':
+                self.assertNotIn('ca_key', secrets)
+            self.assertEqual(3, facts['master_count'])
+            self.assertEqual('budget-00000000', facts['cluster_name'])
+
+    def test_nodegroup_labels_override_cluster_labels(self):
+        inputs = budget.example_inputs(1, 4, 2,
+                                       labels={'kube_proxy_mode': 'ipvs'})
+        inputs.nodegroups[2].labels = {'kube_proxy_mode': 'iptables'}
+        spec, calls = self.build(inputs)
+        self.assertEqual('ipvs', spec.labels['default-worker'][
+            'kube_proxy_mode'])
+        self.assertEqual('iptables', spec.labels['nodegroup-1'][
+            'kube_proxy_mode'])
+
+    def test_master_lb_from_label_or_cluster(self):
+        spec, _ = self.build(budget.example_inputs(
+            1, 1, labels={'master_lb_enabled': 'true'}))
+        self.assertTrue(spec.parameters['master_lb_enabled'])
+        spec, _ = self.build(budget.example_inputs(
+            1, 1, master_lb_enabled=True))
+        self.assertTrue(spec.parameters['master_lb_enabled'])
+        spec, _ = self.build(budget.example_inputs(1, 1))
+        self.assertFalse(spec.parameters['master_lb_enabled'])
+
+    def test_bad_label_names_nodegroup_and_label(self):
+        inputs = budget.example_inputs(1, 2, 2)
+        inputs.nodegroups[2].labels = {'flannel_backend': 'gre'}
+        e = self.assertRaises(params.InvalidInput, self.build, inputs)
+        self.assertIn('nodegroup-1', str(e))
+        self.assertIn('flannel_backend', str(e))
+
+    def test_nodegroup_checks(self):
+        inputs = budget.example_inputs(1, 2, 2)
+        inputs.nodegroups[2].name = 'default_worker'   # same key
+        self.assertRaises(params.InvalidInput, self.build, inputs)
+        inputs = budget.example_inputs(1, 2)
+        inputs.nodegroups[1].max_node_count = 1
+        self.assertRaises(params.InvalidInput, self.build, inputs)
+        inputs = budget.example_inputs(1, 2)
+        inputs.nodegroups[1].min_node_count = 3
+        self.assertRaises(params.InvalidInput, self.build, inputs)
+        inputs = budget.example_inputs(8, 2)
+        self.assertRaises(params.InvalidInput, self.build, inputs)
+        inputs = budget.example_inputs(1, 2)
+        inputs.nodegroups[1].role = 'master'
+        self.assertRaises(params.InvalidInput, self.build, inputs)
+
+    def test_resize_keeps_layout_and_sets_removal(self):
+        inputs = budget.example_inputs(1, 148)
+        current = {'default-worker': [50, 50, 50]}
+        spec, _ = self.build(inputs, shard_counts=current,
+                             removals={'default-worker': {1: [4, 7]}})
+        p = spec.parameters
+        self.assertEqual([50, 48, 50], spec.shard_counts['default-worker'])
+        self.assertEqual([{'resource_list': ['4', '7']}],
+                         p['ng_default_worker_shard_1_removal'])
+        self.assertNotIn('ng_default_worker_shard_0_removal', p)
+
+    def test_current_shard_counts_round_trip(self):
+        spec, _ = self.build(budget.example_inputs(1, 120, 2))
+        stack_params = {k: str(v) for k, v in spec.parameters.items()}
+        self.assertEqual(spec.shard_counts, params.current_shard_counts(
+            stack_params, ['default-worker', 'nodegroup-1', 'absent']))
+
+    def test_create_timeout_bounds_master_wait(self):
+        inputs = budget.example_inputs(1, 1)
+        inputs.create_timeout = 30
+        spec, _ = self.build(inputs)
+        self.assertEqual(1800, spec.parameters['master_ready_timeout'])
+
+    def test_ca_bundle_file_is_read(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile('w', suffix='.pem') as f:
+            f.write('BUNDLE')
+            f.flush()
+            conf = type('C', (Conf,), {'ca_bundle_file': f.name})
+            seen = []
+
+            def ud(role, labels, facts, secrets, ca_bundle=None):
+                seen.append(ca_bundle)
+                return ''
+            params.build_stack(budget.example_inputs(1, 1), SECRETS, conf,
+                               user_data=ud)
+        self.assertEqual(['BUNDLE', 'BUNDLE'], seen)

@@ -1,0 +1,60 @@
+#!/bin/bash
+# Set up a development/operator machine (Debian): system packages for the
+# local rehearsal, the load test and the linters, and a virtual environment
+# in .venv with this package, Magnum, Heat, Keystone and Glance.
+#
+# Usage: tools/setup.sh            (idempotent; run as root or with sudo)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+TOP=$(pwd)
+VENV=${MAGNUM_CERN_VENV:-$TOP/.venv}
+PYTHON=${PYTHON:-python3}
+
+APT_PACKAGES=(
+    rabbitmq-server mariadb-server   # rehearsal: message bus and database
+    nginx wrk nghttp2-client         # load phase: server and load tools
+    shellcheck openssl               # shell lint; certificates in tests
+    git python3-venv iproute2 procps lsof
+)
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null \
+            | grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The rehearsal runs its own private RabbitMQ and MariaDB; the system-wide
+# ones that the packages start are not needed.
+for svc in rabbitmq-server mariadb; do
+    if command -v systemctl >/dev/null 2>&1 \
+            && systemctl is-active --quiet "$svc" 2>/dev/null; then
+        as_root systemctl stop "$svc" || true
+    fi
+done
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q -U pip wheel
+echo "setup: installing Python packages (this takes a minute)"
+"$VENV/bin/pip" install -q -e "$TOP" \
+    -r "$TOP/test-requirements.txt" \
+    -r "$TOP/tools/rehearsal-requirements.txt" tox
+echo "setup: done. The self-test is $VENV/bin/magnum-cern-selftest"
