@@ -1,0 +1,690 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""Behaviour of the bootstrap fragments, run in a sandbox with shims."""
+
+import os
+import shutil
+import stat
+
+import testtools
+import yaml
+
+from tests.unit.fragments import sandbox
+
+TOKEN = 'abcdef.0123456789abcdef'
+CA_HASH = 'sha256:' + 'ab' * 32
+
+
+class SandboxTestCase(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.sb = self.useFixture(sandbox.Sandbox())
+
+    def boot(self, role='master', label_values=None, node_index=0,
+             ca_bundle=None, runtime=None, **facts):
+        text = sandbox.render(role, label_values, ca_bundle=ca_bundle,
+                              **facts)
+        values = sandbox.runtime_values(node_index)
+        values.update(runtime or {})
+        self.sb.unpack(text, values)
+        return self.sb.run()
+
+    def assertOk(self, result):
+        self.assertEqual(0, result.returncode, result.stderr)
+
+    def assertFailed(self, result):
+        self.assertNotEqual(0, result.returncode, result.stderr)
+
+    def assertBefore(self, result, first, second):
+        self.assertLess(result.index(*first), result.index(*second))
+
+    def assertNoSecretsOnCommandLines(self, result):
+        _cert, key = sandbox.shared_ca()
+        key_line = key.splitlines()[1]
+        for call in result.commands():
+            line = ' '.join(call)
+            for secret in (TOKEN, sandbox.WAIT_TOKEN, key_line,
+                           'Sup3r-secret'):
+                self.assertNotIn(secret, line)
+
+    def config_of(self, result, cmd, path_suffix):
+        for call in result.calls:
+            if call['cmd'] != cmd:
+                continue
+            for path, content in call['files'].items():
+                if path.endswith(path_suffix):
+                    return content
+        raise AssertionError('%s saw no file %s' % (cmd, path_suffix))
+
+
+class FirstMasterTest(SandboxTestCase):
+
+    def test_order_of_a_full_first_master(self):
+        result = self.boot('master', {'cvmfs_enabled': 'true',
+                                      'eos_enabled': 'true'},
+                           ca_bundle=sandbox.shared_ca()[0], master_count=3)
+        self.assertOk(result)
+        steps = [
+            ('update-ca-trust', 'extract'),
+            ('mkfs.xfs', '-f', '-L', 'mcd-storage', '/dev/vdb'),
+            ('mount', '/var/lib/container-storage'),
+            ('mount', '/var/lib/containerd'),
+            ('modprobe', 'br_netfilter'),
+            ('dnf', 'install', '-y', 'containerd.io-1.7.24',
+             'kubelet-1.31.4', 'kubeadm-1.31.4', 'kubectl-1.31.4'),
+            ('systemctl', 'restart', 'containerd'),
+            ('systemctl', 'restart', 'keepalived'),
+            ('kubeadm', 'init', '--config'),
+            ('helm', '--kubeconfig'),
+            ('kubectl', '--kubeconfig',
+             self.sb.root + '/etc/kubernetes/admin.conf', 'get',
+             '--raw=/readyz'),
+            ('curl', '-sS', '--fail'),
+        ]
+        for first, second in zip(steps, steps[1:]):
+            self.assertBefore(result, first, second)
+        helm = [c for c in result.commands('helm')]
+        self.assertEqual(['flannel', 'openstack-ccm', 'cvmfs-csi',
+                          'eosxd-csi'], [c[5] for c in helm])
+        self.assertNoSecretsOnCommandLines(result)
+        self.assertEqual(1, len(result.commands('curl')))
+
+    def test_init_uses_magnum_ca_and_config_file(self):
+        result = self.boot('master')
+        self.assertOk(result)
+        cert, key = sandbox.shared_ca()
+        self.assertEqual(cert, result.read('/etc/kubernetes/pki/ca.crt'))
+        self.assertEqual(key, result.read('/etc/kubernetes/pki/ca.key'))
+        mode = os.stat(self.sb.root + '/etc/kubernetes/pki/ca.key').st_mode
+        self.assertEqual(0o600, stat.S_IMODE(mode))
+        init = result.commands('kubeadm')
+        self.assertEqual(1, len(init))
+        self.assertEqual('--upload-certs', init[0][-1])
+        docs = list(yaml.safe_load_all(
+            self.config_of(result, 'kubeadm', 'kubeadm.yaml')))
+        init_conf, cluster, proxy, kubelet = docs
+        self.assertEqual(TOKEN, init_conf['bootstrapTokens'][0]['token'])
+        self.assertRegex(init_conf['certificateKey'], '^[0-9a-f]{64}$')
+        self.assertEqual(
+            'external',
+            init_conf['nodeRegistration']['kubeletExtraArgs'][
+                'cloud-provider'])
+        self.assertEqual('v1.31.4', cluster['kubernetesVersion'])
+        self.assertEqual('10.0.0.10:6443', cluster['controlPlaneEndpoint'])
+        self.assertEqual('10.100.0.0/16', cluster['networking']['podSubnet'])
+        self.assertEqual('10.254.0.0/16',
+                         cluster['networking']['serviceSubnet'])
+        self.assertEqual('24', cluster['controllerManager']['extraArgs'][
+            'node-cidr-mask-size'])
+        self.assertNotIn('imageRepository', cluster)
+        self.assertEqual('iptables', proxy['mode'])
+        self.assertEqual('systemd', kubelet['cgroupDriver'])
+        # The config held the token: it is gone after kubeadm ran.
+        self.assertFalse(result.exists('/etc/magnum-cern/secrets/'
+                                       'kubeadm.yaml'))
+
+    def test_flannel_values(self):
+        result = self.boot('master', {'flannel_backend': 'vxlan',
+                                      'flannel_network_cidr': '10.50.0.0/16',
+                                      'flannel_tag': 'v0.25.1'})
+        self.assertOk(result)
+        values = yaml.safe_load(self.config_of(result, 'helm',
+                                               'flannel-values.yaml'))
+        self.assertEqual('10.50.0.0/16', values['podCidr'])
+        self.assertEqual('vxlan', values['flannel']['backend'])
+        self.assertEqual('ghcr.io/flannel-io/flannel',
+                         values['flannel']['image']['repository'])
+        self.assertEqual('v0.25.1', values['flannel']['image']['tag'])
+        self.assertTrue(result.called(
+            'helm', '--kubeconfig', self.sb.root +
+            '/etc/kubernetes/admin.conf', 'upgrade', '--install', 'flannel',
+            'flannel', '--repo', 'https://flannel-io.github.io/flannel/',
+            '--version', 'v0.25.1'))
+
+    def test_default_backend_is_host_gw(self):
+        result = self.boot('master')
+        values = yaml.safe_load(self.config_of(result, 'helm',
+                                               'flannel-values.yaml'))
+        self.assertEqual('host-gw', values['flannel']['backend'])
+
+    def test_registry_mirror_prefixes_every_image_and_chart(self):
+        mirror = 'reg.example.org:5000/mirror'
+        result = self.boot('master', {'registry_mirror': mirror,
+                                      'cvmfs_enabled': 'true',
+                                      'eos_enabled': 'true'},
+                           ca_bundle=sandbox.shared_ca()[0])
+        self.assertOk(result)
+        cluster = list(yaml.safe_load_all(
+            self.config_of(result, 'kubeadm', 'kubeadm.yaml')))[1]
+        self.assertEqual(mirror, cluster['imageRepository'])
+        self.assertIn('sandbox_image = "%s/pause:3.10"' % mirror,
+                      result.read('/etc/containerd/config.toml'))
+        hosts = result.read('/etc/containerd/certs.d/reg.example.org:5000/'
+                            'hosts.toml')
+        self.assertIn('ca = "/etc/pki/ca-trust/source/anchors/'
+                      'magnum-cern-site-ca.pem"', hosts)
+        for suffix in ('flannel-values.yaml', 'ccm-values.yaml',
+                       'cvmfs-csi-values.yaml', 'eosxd-csi-values.yaml'):
+            text = self.config_of(result, 'helm', suffix)
+            repos = [line.split(':', 1)[1].strip().strip('"')
+                     for line in text.splitlines()
+                     if line.strip().startswith('repository:')]
+            self.assertTrue(repos, suffix)
+            for repo in repos:
+                self.assertTrue(repo.startswith(mirror + '/'), repo)
+        charts = [c[6] for c in result.commands('helm')
+                  if c[5] in ('cvmfs-csi', 'eosxd-csi')]
+        self.assertEqual(['oci://%s/kubernetes/charts/cvmfs-csi' % mirror,
+                          'oci://%s/kubernetes/charts/eosxd-csi' % mirror],
+                         charts)
+
+    def test_cvmfs_and_eos_configuration(self):
+        result = self.boot('master', {
+            'cvmfs_enabled': 'true', 'cvmfs_csi_version': '2.4.1',
+            'cvmfs_repositories': 'atlas.cern.ch,cms.cern.ch',
+            'cvmfs_http_proxy': 'http://squid1.example.org:3128;'
+                                'http://squid2.example.org:3128',
+            'eos_enabled': 'true', 'eos_csi_version': '1.2.0',
+            'eos_instances': 'eosuser,eosatlas'})
+        self.assertOk(result)
+        self.assertTrue(result.called(
+            'helm', '--kubeconfig', self.sb.root +
+            '/etc/kubernetes/admin.conf', 'upgrade', '--install',
+            'cvmfs-csi', 'oci://registry.cern.ch/kubernetes/charts/cvmfs-csi',
+            '--version', '2.4.1'))
+        cvmfs = yaml.safe_load(self.config_of(result, 'helm',
+                                              'cvmfs-csi-values.yaml'))
+        local = cvmfs['extraConfigMaps'][0]['data']['default.local']
+        self.assertIn('CVMFS_HTTP_PROXY="http://squid1.example.org:3128;'
+                      'http://squid2.example.org:3128"\n', local)
+        self.assertIn('CVMFS_REPOSITORIES="atlas.cern.ch,cms.cern.ch"\n',
+                      local)
+        eos = yaml.safe_load(self.config_of(result, 'helm',
+                                            'eosxd-csi-values.yaml'))
+        maps = eos['extraConfigMaps']
+        self.assertEqual(
+            'eosuser -fstype=eosx,fsname=eosuser :eosxd\n'
+            'eosatlas -fstype=eosx,fsname=eosatlas :eosxd\n',
+            maps['eos-csi-file-etc-auto-eos']['auto.eos'])
+        self.assertEqual(
+            {'fuse.eosuser.conf', 'fuse.eosatlas.conf'},
+            set(maps['eos-csi-dir-etc-eos']))
+        self.assertIn('1.2.0', result.commands('helm')[-1])
+
+    def test_features_off(self):
+        result = self.boot('master', {'cloud_provider_enabled': 'false',
+                                      'master_lb_enabled': 'true'})
+        self.assertOk(result)
+        self.assertEqual(['flannel'],
+                         [c[5] for c in result.commands('helm')])
+        self.assertFalse(result.called('update-ca-trust'))
+        self.assertFalse(result.called('modprobe', 'fuse'))
+        self.assertFalse(result.exists('/etc/keepalived/keepalived.conf'))
+        init = yaml.safe_load_all(
+            self.config_of(result, 'kubeadm', 'kubeadm.yaml'))
+        self.assertNotIn('cloud-provider', next(init)['nodeRegistration'][
+            'kubeletExtraArgs'])
+
+    def test_helm_is_installed_when_the_image_lacks_it(self):
+        os.unlink(os.path.join(self.sb.bin, 'helm'))
+        result = self.boot('master')
+        # The dnf shim installs nothing: helm stays missing and the
+        # bootstrap stops there.
+        self.assertFailed(result)
+        self.assertTrue(result.called('dnf', 'install', '-y', 'helm'))
+        self.assertIn('50-network.sh: failed', result.stderr)
+
+    def test_keepalived_holds_the_vip_without_load_balancer(self):
+        result = self.boot('master', master_count=1)
+        self.assertOk(result)
+        conf = result.read('/etc/keepalived/keepalived.conf')
+        self.assertIn('interface eth0\n', conf)
+        self.assertIn('priority 150\n', conf)
+        self.assertIn('    10.0.0.10\n', conf)
+        self.assertBefore(result, ('systemctl', 'restart', 'keepalived'),
+                          ('kubeadm', 'init'))
+
+    def test_cloud_provider_secret_from_file(self):
+        result = self.boot('master')
+        self.assertOk(result)
+        create = [c for c in result.commands('kubectl') if 'create' in c][0]
+        self.assertIn('--from-file=cloud.conf=' + self.sb.root +
+                      '/etc/magnum-cern/secrets/cloud.conf', create)
+        self.assertFalse(result.exists(
+            '/var/lib/magnum-cern/cloud-config-secret.yaml'))
+        self.assertTrue(result.called(
+            'helm', '--kubeconfig', self.sb.root +
+            '/etc/kubernetes/admin.conf', 'upgrade', '--install',
+            'openstack-ccm', 'openstack-cloud-controller-manager'))
+
+    def test_signal_token_goes_through_a_header_file(self):
+        result = self.boot('master')
+        self.assertOk(result)
+        curl = result.commands('curl')[0]
+        self.assertEqual(sandbox.WAIT_ENDPOINT, curl[-1])
+        self.assertIn('{"status": "SUCCESS", "reason": "the Kubernetes API '
+                      'is ready"}', curl)
+        header = self.config_of(result, 'curl', '')
+        self.assertEqual('X-Auth-Token: %s\n' % sandbox.WAIT_TOKEN, header)
+        leftovers = os.listdir(self.sb.root + '/var/lib/magnum-cern')
+        self.assertFalse([f for f in leftovers if f.startswith('signal.')])
+
+    def test_private_directories(self):
+        result = self.boot('master')
+        self.assertOk(result)
+        for path in ('/etc/magnum-cern', '/etc/magnum-cern/secrets'):
+            mode = os.stat(self.sb.root + path).st_mode
+            self.assertEqual(0o700, stat.S_IMODE(mode), path)
+        for name in ('bootstrap_token', 'ca.key', 'cloud.conf',
+                     'wait_token', 'certificate_key'):
+            mode = os.stat(self.sb.root + '/etc/magnum-cern/secrets/' +
+                           name).st_mode
+            self.assertEqual(0o600, stat.S_IMODE(mode), name)
+
+
+class OtherNodesTest(SandboxTestCase):
+
+    def test_second_master_joins_the_control_plane(self):
+        result = self.boot('master', node_index=1, master_count=3)
+        self.assertOk(result)
+        self.assertFalse(result.called('kubeadm', 'init'))
+        self.assertFalse(result.called('helm'))
+        self.assertFalse(result.called('curl', '-sS'))
+        self.assertFalse(result.exists('/etc/kubernetes/pki/ca.key'))
+        self.assertBefore(result, ('curl', '-sf'), ('kubeadm', 'join'))
+        self.assertIn('https://10.0.0.10:6443/readyz',
+                      result.commands('curl')[0])
+        join = yaml.safe_load(self.config_of(result, 'kubeadm',
+                                             'kubeadm.yaml'))
+        self.assertEqual('JoinConfiguration', join['kind'])
+        self.assertRegex(join['controlPlane']['certificateKey'],
+                         '^[0-9a-f]{64}$')
+        self.assertIn('priority 100\n',
+                      result.read('/etc/keepalived/keepalived.conf'))
+        self.assertNoSecretsOnCommandLines(result)
+
+    def test_worker_joins_with_token_and_ca_hash(self):
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertEqual(
+            ['kubeadm', 'join', '--config',
+             self.sb.root + '/etc/magnum-cern/secrets/kubeadm.yaml'],
+            result.commands('kubeadm')[0])
+        join = yaml.safe_load(self.config_of(result, 'kubeadm',
+                                             'kubeadm.yaml'))
+        discovery = join['discovery']['bootstrapToken']
+        self.assertEqual({'apiServerEndpoint': '10.0.0.10:6443',
+                          'token': TOKEN, 'caCertHashes': [CA_HASH]},
+                         discovery)
+        self.assertNotIn('controlPlane', join)
+        self.assertEqual(
+            'magnum.openstack.org/role=worker',
+            join['nodeRegistration']['kubeletExtraArgs']['node-labels'])
+        self.assertFalse(result.called('helm'))
+        self.assertFalse(result.called('systemctl', 'enable', 'keepalived'))
+        self.assertFalse(result.exists('/etc/magnum-cern/secrets/ca.key'))
+        self.assertFalse(result.exists('/etc/kubernetes/pki/ca.crt'))
+        self.assertNoSecretsOnCommandLines(result)
+
+    def test_worker_waits_for_the_api(self):
+        self.sb.add_rule('curl', contains=['-sf'], rc=7, times=2)
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertEqual(3, len([c for c in result.commands('curl')]))
+        self.assertEqual(2, len(result.commands('sleep')))
+
+    def test_failed_join_is_reset_and_retried(self):
+        self.sb.add_rule('kubeadm', contains=['join'], rc=1, times=1)
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertEqual([['kubeadm', 'join'], ['kubeadm', 'reset'],
+                          ['kubeadm', 'join']],
+                         [c[:2] for c in result.commands('kubeadm')])
+
+
+class StorageTest(SandboxTestCase):
+
+    def test_blank_local_disk(self):
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertBefore(result, ('wipefs', '-a', '/dev/vdb'),
+                          ('mkfs.xfs', '-f', '-L', 'mcd-storage',
+                           '/dev/vdb'))
+        fstab = result.read('/etc/fstab').splitlines()
+        self.assertEqual(
+            ['LABEL=mcd-storage /var/lib/container-storage xfs '
+             'defaults,nofail 0 2',
+             '/var/lib/container-storage/containerd /var/lib/containerd '
+             'none bind,x-systemd.requires-mounts-for='
+             '/var/lib/container-storage 0 0',
+             '/var/lib/container-storage/kubelet /var/lib/kubelet none '
+             'bind,x-systemd.requires-mounts-for=/var/lib/container-storage'
+             ' 0 0'], fstab)
+        self.assertBefore(result, ('mount', '/var/lib/container-storage'),
+                          ('mount', '/var/lib/kubelet'))
+        self.assertBefore(result, ('mount', '/var/lib/kubelet'),
+                          ('systemctl', 'restart', 'containerd'))
+
+    def test_ephemeral_disk_is_preferred_and_released(self):
+        self.sb.add_rule('blkid', args=['-L', 'ephemeral0'],
+                         stdout='/dev/vdc\n')
+        self.sb.add_rule('findmnt', stdout='/mnt\n')
+        os.makedirs(self.sb.root + '/etc')
+        with open(self.sb.root + '/etc/fstab', 'w') as f:
+            f.write('UUID=1234 / xfs defaults 0 0\n'
+                    '/dev/vdc\t/mnt\tauto\tdefaults,nofail,'
+                    'comment=cloudconfig\t0\t2\n')
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertBefore(result, ('umount', '/mnt'),
+                          ('mkfs.xfs', '-f', '-L', 'mcd-storage',
+                           '/dev/vdc'))
+        self.assertFalse(result.called('lsblk'))
+        fstab = result.read('/etc/fstab')
+        self.assertNotIn('/mnt', fstab)
+        self.assertIn('UUID=1234 / xfs defaults 0 0\n', fstab)
+
+    def test_existing_storage_is_reused_on_reboot(self):
+        self.sb.add_rule('blkid', args=['-L', 'mcd-storage'],
+                         stdout='/dev/vdb\n')
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertFalse(result.called('mkfs.xfs'))
+        self.assertFalse(result.called('wipefs'))
+        self.assertTrue(result.called('mount', '/var/lib/container-storage'))
+
+    def test_second_run_adds_nothing_twice(self):
+        result = self.boot('worker')
+        self.assertOk(result)
+        fstab = result.read('/etc/fstab')
+        for path in ('/etc/magnum-cern/secrets/ca.crt',):
+            self.assertTrue(result.exists(path))
+        # Run the storage fragment again as after a reboot.
+        self.sb.add_rule('blkid', args=['-L', 'mcd-storage'],
+                         stdout='/dev/vdb\n')
+        self.sb.add_rule('mountpoint', rc=0)
+        again = self.sb.run('/usr/local/lib/magnum-cern/fragments/'
+                            '20-container-storage.sh')
+        self.assertOk(again)
+        self.assertEqual(fstab, again.read('/etc/fstab'))
+        self.assertFalse(again.called('mkfs.xfs'))
+        self.assertFalse(again.called('mount'))
+
+    def test_root_disk_when_no_blank_disk(self):
+        self.sb.add_rule('lsblk', args=['-nPpo', 'NAME,FSTYPE,MOUNTPOINT',
+                                        '/dev/vdb'],
+                         stdout='NAME="/dev/vdb" FSTYPE="ext4" '
+                                'MOUNTPOINT=""\n')
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertFalse(result.called('mkfs.xfs'))
+        self.assertFalse(result.called('mount'))
+        self.assertTrue(os.path.isdir(self.sb.root + '/var/lib/containerd'))
+
+    def test_root_label(self):
+        result = self.boot('worker', {'container_storage_device': 'root'})
+        self.assertOk(result)
+        self.assertFalse(result.called('mkfs.xfs'))
+        self.assertFalse(result.called('lsblk'))
+
+    def test_named_device_in_use_is_not_wiped(self):
+        result = self.boot('worker', {'container_storage_device': '/dev/vda'})
+        self.assertFailed(result)
+        self.assertFalse(result.called('mkfs.xfs'))
+        self.assertFalse(result.called('wipefs'))
+        self.assertFalse(result.called('kubeadm'))
+
+    def test_named_blank_device(self):
+        result = self.boot('worker', {'container_storage_device': '/dev/vdb'})
+        self.assertOk(result)
+        self.assertTrue(result.called('mkfs.xfs', '-f', '-L', 'mcd-storage',
+                                      '/dev/vdb'))
+
+    def test_cinder_volume_of_the_requested_size(self):
+        disks = sandbox.DISKS + '/dev/vdc 53687091200 disk\n'
+        # add_rule prepends: the volume shows up on the third look.
+        self.sb.add_rule('lsblk', args=['-dnpbo', 'NAME,SIZE,TYPE'],
+                         stdout=disks)
+        self.sb.add_rule('lsblk', args=['-dnpbo', 'NAME,SIZE,TYPE'],
+                         stdout=sandbox.DISKS, times=2)
+        self.sb.add_rule('lsblk', args=['-nPpo', 'NAME,FSTYPE,MOUNTPOINT',
+                                        '/dev/vdc'],
+                         stdout='NAME="/dev/vdc" FSTYPE="" MOUNTPOINT=""\n')
+        result = self.boot('worker', docker_volume_size=50)
+        self.assertOk(result)
+        self.assertTrue(result.called('mkfs.xfs', '-f', '-L', 'mcd-storage',
+                                      '/dev/vdc'))
+        self.assertFalse(result.called('mkfs.xfs', '-f', '-L', 'mcd-storage',
+                                       '/dev/vdb'))
+        self.assertEqual(2, len(result.commands('sleep')))
+
+    def test_image_data_is_kept(self):
+        os.makedirs(self.sb.root + '/var/lib/containerd/io.containerd')
+        with open(self.sb.root + '/var/lib/containerd/io.containerd/img',
+                  'w') as f:
+            f.write('pre-pulled')
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertEqual('pre-pulled', result.read(
+            '/var/lib/container-storage/containerd/io.containerd/img'))
+
+    def test_running_services_are_stopped_before_mounting(self):
+        self.sb.add_rule('systemctl', args=['is-active', '--quiet',
+                                            'containerd'], rc=0)
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertBefore(result, ('systemctl', 'stop', 'containerd'),
+                          ('mount', '/var/lib/containerd'))
+        self.assertFalse(result.called('systemctl', 'stop', 'kubelet'))
+
+
+class RuntimeTest(SandboxTestCase):
+
+    def test_versions_from_labels(self):
+        result = self.boot('worker', {'kube_tag': 'v1.30.2',
+                                      'containerd_version': '1.7.20'})
+        self.assertOk(result)
+        self.assertTrue(result.called(
+            'dnf', 'install', '-y', 'containerd.io-1.7.20',
+            'kubelet-1.30.2', 'kubeadm-1.30.2', 'kubectl-1.30.2'))
+        repo = result.read('/etc/yum.repos.d/magnum-cern-kubernetes.repo')
+        self.assertIn('baseurl=https://pkgs.k8s.io/core:/stable:/v1.30/rpm/',
+                      repo)
+
+    def test_installed_packages_are_kept(self):
+        self.sb.add_rule('rpm', rc=0)
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertFalse(result.called('dnf'))
+        self.assertFalse(result.exists(
+            '/etc/yum.repos.d/magnum-cern-kubernetes.repo'))
+
+    def test_ipvs(self):
+        result = self.boot('master', {'kube_proxy_mode': 'ipvs'})
+        self.assertOk(result)
+        for module in ('ip_vs', 'ip_vs_rr', 'nf_conntrack'):
+            self.assertTrue(result.called('modprobe', module))
+        self.assertIn('ipvsadm', result.commands('dnf')[0])
+        docs = list(yaml.safe_load_all(
+            self.config_of(result, 'kubeadm', 'kubeadm.yaml')))
+        self.assertEqual('ipvs', docs[2]['mode'])
+        self.assertIn('ip_vs\n', result.read(
+            '/etc/modules-load.d/magnum-cern.conf'))
+
+    def test_mtu(self):
+        result = self.boot('worker', {'network_mtu': '1450'})
+        self.assertOk(result)
+        self.assertTrue(result.called('ip', 'link', 'set', 'dev', 'eth0',
+                                      'mtu', '1450'))
+        self.assertIn('ethernet.mtu=1450', result.read(
+            '/etc/NetworkManager/conf.d/90-magnum-cern-mtu.conf'))
+
+    def test_mtu_zero_keeps_dhcp(self):
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertFalse(result.called('ip', 'link'))
+
+    def test_sysctl_and_swap(self):
+        os.makedirs(self.sb.root + '/etc')
+        with open(self.sb.root + '/etc/fstab', 'w') as f:
+            f.write('/dev/vda2 none swap defaults 0 0\n')
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertBefore(result, ('modprobe', 'br_netfilter'),
+                          ('sysctl', '--system'))
+        self.assertIn('net.ipv4.ip_forward = 1', result.read(
+            '/etc/sysctl.d/90-magnum-cern.conf'))
+        self.assertTrue(result.called('swapoff', '-a'))
+        self.assertIn('#/dev/vda2 none swap', result.read('/etc/fstab'))
+        self.assertIn('SystemdCgroup = true',
+                      result.read('/etc/containerd/config.toml'))
+
+    def test_pods_are_kept_away_from_the_metadata_service(self):
+        result = self.boot('worker', {'flannel_network_cidr': '10.9.0.0/16'})
+        self.assertOk(result)
+        unit = result.read('/etc/systemd/system/'
+                           'magnum-cern-metadata-guard.service')
+        self.assertIn('ExecStart=/usr/sbin/iptables -w -t raw -I PREROUTING '
+                      '-s 10.9.0.0/16 -d 169.254.169.254/32 -j DROP\n', unit)
+        self.assertIn('Before=kubelet.service', unit)
+        self.assertBefore(result, ('systemctl', 'enable', '--now',
+                                   'magnum-cern-metadata-guard.service'),
+                          ('kubeadm', 'join'))
+
+    def test_site_ca_in_trust_store(self):
+        bundle = sandbox.shared_ca()[0]
+        result = self.boot('worker', ca_bundle=bundle)
+        self.assertOk(result)
+        self.assertEqual(bundle, result.read(
+            '/etc/pki/ca-trust/source/anchors/magnum-cern-site-ca.pem'))
+        self.assertBefore(result, ('update-ca-trust', 'extract'),
+                          ('dnf', 'install'))
+
+
+class FailureTest(SandboxTestCase):
+
+    def test_failed_init_stops_and_signals_failure(self):
+        self.sb.add_rule('kubeadm', rc=1)
+        result = self.boot('master')
+        self.assertFailed(result)
+        self.assertFalse(result.called('helm'))
+        self.assertFalse(result.called('kubectl'))
+        curl = result.commands('curl')
+        self.assertEqual(1, len(curl))
+        self.assertIn('{"status": "FAILURE", "reason": "bootstrap fragment '
+                      '40-kubeadm.sh failed"}', curl[0])
+        self.assertIn('40-kubeadm.sh: failed', result.stderr)
+
+    def test_failed_mkfs_stops_a_worker(self):
+        self.sb.add_rule('mkfs.xfs', rc=1)
+        result = self.boot('worker')
+        self.assertFailed(result)
+        self.assertFalse(result.called('mount'))
+        self.assertFalse(result.called('dnf'))
+        self.assertFalse(result.called('kubeadm'))
+        self.assertFalse(result.called('curl'))
+
+    def test_failed_command_in_a_pipeline_stops(self):
+        self.sb.add_rule('lsblk', args=['-dnpbo', 'NAME,SIZE,TYPE'], rc=1)
+        result = self.boot('worker')
+        self.assertFailed(result)
+        self.assertFalse(result.called('kubeadm'))
+
+    def test_rerun_resumes_after_the_last_completed_fragment(self):
+        self.sb.add_rule('kubeadm', contains=['join'], rc=1, times=3)
+        first = self.boot('worker')
+        self.assertFailed(first)
+        again = self.sb.run()
+        self.assertOk(again)
+        self.assertFalse(again.called('mkfs.xfs'))
+        self.assertFalse(again.called('dnf'))
+        self.assertTrue(again.called('kubeadm', 'join'))
+        self.assertIn('30-runtime.sh: completed before, skipped',
+                      again.stderr)
+
+    def test_api_never_answers(self):
+        self.sb.add_rule('curl', rc=7)
+        text = sandbox.render('worker')
+        self.sb.unpack(text, sandbox.runtime_values())
+        result = self.sb.run(extra_env={'MCD_API_WAIT_TRIES': '4'})
+        self.assertFailed(result)
+        self.assertEqual(4, len(result.commands('curl')))
+        self.assertFalse(result.called('kubeadm'))
+
+    def test_failed_signal_fails_the_bootstrap(self):
+        self.sb.add_rule('curl', rc=22)
+        result = self.boot('master')
+        self.assertFailed(result)
+        self.assertIn('ready: could not signal Heat', result.stderr)
+
+    def test_unreplaced_placeholders_stop_before_anything_runs(self):
+        text = sandbox.render('master')
+        self.sb.unpack(text)
+        result = self.sb.run()
+        self.assertFailed(result)
+        self.assertEqual([], result.calls)
+        self.assertIn('api_address: invalid value', result.stderr)
+
+
+class MatrixTest(SandboxTestCase):
+    """Each kind of node with every feature on, and with every feature off."""
+
+    ALL_ON = {'cvmfs_enabled': 'true', 'eos_enabled': 'true',
+              'cloud_provider_enabled': 'true', 'kube_proxy_mode': 'ipvs',
+              'network_mtu': '1400', 'flannel_backend': 'vxlan',
+              'registry_mirror': 'mirror.example.org'}
+    ALL_OFF = {'cvmfs_enabled': 'false', 'eos_enabled': 'false',
+               'cloud_provider_enabled': 'false',
+               'container_storage_device': 'root',
+               'master_lb_enabled': 'true'}
+    NODES = [('master', 0), ('master', 1), ('worker', 0)]
+
+    def test_matrix(self):
+        bundle = sandbox.shared_ca()[0]
+        for role, index in self.NODES:
+            for name, switches, extra in (
+                    ('on', self.ALL_ON, {'ca_bundle': bundle,
+                                         'master_count': 3}),
+                    ('off', self.ALL_OFF, {})):
+                self.sb.rules = []
+                for path in ('var/lib/magnum-cern', 'etc'):
+                    full = os.path.join(self.sb.root, path)
+                    if os.path.isdir(full):
+                        shutil.rmtree(full)
+                result = self.boot(role, switches, node_index=index,
+                                   **extra)
+                what = '%s %d %s' % (role, index, name)
+                self.assertEqual(0, result.returncode,
+                                 what + result.stderr)
+                self.assertNoSecretsOnCommandLines(result)
+                charts = [c[5] for c in result.commands('helm')]
+                first = role == 'master' and index == 0
+                if not first:
+                    self.assertEqual([], charts, what)
+                elif name == 'on':
+                    self.assertEqual(['flannel', 'openstack-ccm',
+                                      'cvmfs-csi', 'eosxd-csi'], charts)
+                else:
+                    self.assertEqual(['flannel'], charts)
+                self.assertEqual(
+                    1 if first else 0,
+                    len([c for c in result.commands('curl')
+                         if 'POST' in c]), what)
+                self.assertEqual(name == 'on',
+                                 result.called('update-ca-trust'), what)
+                self.assertEqual(name == 'on', result.called('mkfs.xfs'),
+                                 what)
+                self.assertEqual(
+                    role == 'master' and name == 'on',
+                    result.called('systemctl', 'restart', 'keepalived'),
+                    what)
