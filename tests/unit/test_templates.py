@@ -13,6 +13,7 @@
 
 import copy
 import itertools
+import os
 
 import testtools
 
@@ -21,6 +22,7 @@ from magnum_cern_driver import params
 from magnum_cern_driver import render
 from tests.unit import heat_harness
 
+ENV_DIR = os.path.join(render.TEMPLATE_DIR, 'environments')
 SWITCHES = ('master_lb_enabled', 'floating_ip_enabled', 'external_network',
             'fixed_network', 'multi_master', 'docker_volume',
             'lb_by_label', 'keypair_and_az')
@@ -161,6 +163,12 @@ class TestTemplatesUnderHeat(testtools.TestCase):
         for name, (tmpl, files) in lint_only_broken(base).items():
             jobs.append(job('lint:' + name, base, template=tmpl,
                             files=files))
+        for env_name in os.listdir(ENV_DIR):
+            if env_name.endswith('.yaml'):
+                with open(os.path.join(ENV_DIR, env_name)) as f:
+                    env_job = job('env:' + env_name, big)
+                    env_job['environment'] = render.parse(f.read())
+                    jobs.append(env_job)
         cls.specs = {'big': big}
         for i, combo in enumerate(COMBOS):
             cls.specs['combo-%d' % i] = None
@@ -175,6 +183,24 @@ class TestTemplatesUnderHeat(testtools.TestCase):
             for k, r in self.results.items()
             if k.startswith('combo-') and r['error']}
         self.assertEqual({}, failures)
+
+    def test_site_environment_files_validate(self):
+        envs = {k: r['error'] for k, r in self.results.items()
+                if k.startswith('env:')}
+        self.assertIn('env:restrict-api.yaml', envs)
+        self.assertEqual({}, {k: e for k, e in envs.items() if e})
+        big = self.specs['big']
+        for name in os.listdir(ENV_DIR):
+            if not name.endswith('.yaml'):
+                continue
+            with open(os.path.join(ENV_DIR, name)) as f:
+                env = render.parse(f.read())
+            for param in env.get('parameter_defaults') or {}:
+                # Heat ignores defaults for unknown parameters, and the
+                # driver's own parameters would override them: both are
+                # silent mistakes.
+                self.assertIn(param, big.template['parameters'], name)
+                self.assertNotIn(param, big.parameters, name)
 
     def test_get_attr_lint_clean_on_real_templates(self):
         lint = {k: r['lint'] for k, r in self.results.items()
