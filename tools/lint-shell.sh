@@ -15,8 +15,6 @@ mapfile -t scripts < <(
     } | grep -v -E '\.(txt|py|md|rst|yaml)$' | sort -u)
 
 echo "lint-shell: ${#scripts[@]} scripts"
-bashate -i E006 "${scripts[@]}"
+bashate -i E006 -e E005,E042 "${scripts[@]}"
 shellcheck -x "${scripts[@]}"
-if [ -d elements ]; then
-    (cd elements && dib-lint)
-fi
+tools/dib-lint.sh

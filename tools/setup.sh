@@ -14,7 +14,7 @@ PYTHON=${PYTHON:-python3}
 APT_PACKAGES=(
     rabbitmq-server mariadb-server   # rehearsal: message bus and database
     nginx wrk nghttp2-client         # load phase: server and load tools
-    shellcheck openssl               # shell lint; certificates in tests
+    shellcheck openssl file          # shell and element lint; test certs
     git python3-venv iproute2 procps lsof
 )
 
