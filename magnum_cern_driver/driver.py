@@ -1,0 +1,735 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""Magnum's driver contract, for Heat-built Kubernetes clusters.
+
+Thin on purpose: Magnum objects go to ``params`` (pure) for the stack
+definition, to ``heat`` for the calls, back through ``status`` (pure).
+Magnum makes a new instance for every call and instantiates every driver
+just to read ``provides``, so the class keeps no state and ``__init__``
+does nothing.
+
+One Heat stack per cluster; nodegroups are resources of that stack (see
+docs/lifecycle.md). Every change after create is a PATCH of that stack
+with only the parameters that changed, and the template only when the
+shard layout changed, so Heat leaves every other shard alone.
+"""
+
+import hashlib
+import json
+
+from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from magnum.common import exception
+from magnum.conductor.handlers.common import cert_manager
+from magnum.drivers.common import driver
+from magnum.drivers.common import k8s_monitor
+from magnum.drivers.common import k8s_scale_manager
+from magnum import objects
+from magnum.objects import fields
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from magnum_cern_driver import conf as cern_conf
+from magnum_cern_driver import credentials
+from magnum_cern_driver import drain
+from magnum_cern_driver import heat
+from magnum_cern_driver import labels as labels_mod
+from magnum_cern_driver import params
+from magnum_cern_driver import render
+from magnum_cern_driver import status as status_mod
+from magnum_cern_driver import userdata
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+CS = fields.ClusterStatus
+
+DRAIN_NOTE = 'Drain: '
+# Stands in for the application credential when user data is rendered only
+# to validate, or for parameters Heat already holds (never sent to Heat).
+PLACEHOLDER = ('not-sent-placeholder-id', 'not-sent-placeholder-secret')
+_CERT_REFS = ('ca_cert_ref', 'magnum_cert_ref', 'etcd_ca_cert_ref',
+              'front_proxy_ca_cert_ref')
+
+
+def _opts():
+    return CONF[cern_conf.GROUP]
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode('utf-8')
+    return value or ''
+
+
+def _ca_cert_hash(cert_pem):
+    """kubeadm's discovery hash: sha256 of the CA's SubjectPublicKeyInfo."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode('utf-8'))
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER,
+        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return 'sha256:' + hashlib.sha256(spki).hexdigest()
+
+
+def _error(message):
+    """A Magnum exception (allowed over RPC) carrying ``message`` as is."""
+    return exception.MagnumException(message=str(message).replace('%', '%%'))
+
+
+def _same(new, old):
+    """Compare a parameter we would send with what Heat shows."""
+    if old is None:
+        return False
+    if isinstance(new, bool):
+        return str(new).lower() == str(old).lower()
+    if isinstance(new, (list, dict)):
+        if isinstance(old, str):
+            try:
+                old = json.loads(old)
+            except ValueError:
+                return False
+        return new == old
+    if isinstance(new, (int, float)) and not isinstance(new, bool):
+        try:
+            return float(new) == float(old)
+        except (TypeError, ValueError):
+            return False
+    return str(new) == str(old)
+
+
+def changed_parameters(spec, current, resend_hidden=False):
+    """Parameters of ``spec`` that differ from the stack's ``current`` ones.
+
+    Hidden parameters Heat already holds are not re-sent (Heat shows them
+    masked, and re-sending user data would replace servers) unless
+    ``resend_hidden`` (an upgrade, which replaces servers on purpose);
+    hidden parameters it does not hold yet (a new nodegroup) are sent.
+    """
+    changed = {}
+    for name, value in spec.parameters.items():
+        if name in spec.hidden_parameters:
+            if resend_hidden or name not in current:
+                changed[name] = value
+            continue
+        if not _same(value, current.get(name)):
+            changed[name] = value
+    return changed
+
+
+def _warn_label(name):
+    LOG.warning('Ignoring unknown label %s', name)
+
+
+class Driver(driver.Driver):
+    """Kubernetes on AlmaLinux, built by Heat, for VMs and baremetal."""
+
+    @property
+    def provides(self):
+        return [
+            {'server_type': 'vm', 'os': 'almalinux', 'coe': 'kubernetes'},
+            {'server_type': 'baremetal', 'os': 'almalinux',
+             'coe': 'kubernetes'},
+        ]
+
+    # ------------------------------------------------------------------
+    # helpers
+
+    @staticmethod
+    def _stack_name(cluster):
+        return params.stack_name_for(cluster.name, cluster.uuid)
+
+    @staticmethod
+    def _inputs(cluster, cluster_template=None, exclude=()):
+        ct = cluster_template or cluster.cluster_template
+        inputs = params.inputs_from_magnum(cluster, ct)
+        if exclude:
+            inputs.nodegroups = [ng for ng in inputs.nodegroups
+                                 if ng.name not in exclude]
+        return inputs
+
+    @staticmethod
+    def _secrets(context, cluster, app_cred=PLACEHOLDER):
+        ca = cert_manager.get_cluster_ca_certificate(cluster, context=context)
+        ca_cert = _text(ca.get_certificate())
+        ca_key = _text(ca.get_decrypted_private_key())
+        return params.Secrets(
+            ca_cert=ca_cert, ca_key=ca_key,
+            ca_cert_hash=_ca_cert_hash(ca_cert),
+            bootstrap_token=credentials.bootstrap_token(ca_key, cluster.uuid),
+            app_cred_id=app_cred[0], app_cred_secret=app_cred[1],
+            auth_url=credentials.auth_url(context))
+
+    @staticmethod
+    def _secret_values(secrets):
+        return [secrets.ca_key, secrets.bootstrap_token,
+                secrets.app_cred_secret]
+
+    @staticmethod
+    def _build(inputs, secrets, shard_counts=None, removals=None):
+        try:
+            return params.build_stack(inputs, secrets, _opts(),
+                                      shard_counts=shard_counts,
+                                      removals=removals, warn=_warn_label)
+        except (params.InvalidInput, labels_mod.InvalidLabel,
+                userdata.UserDataError) as e:
+            # Messages name the field, never a secret value.
+            raise exception.InvalidParameterValue(
+                err=str(e).replace('%', '%%'))
+
+    @staticmethod
+    def _coe_version(cluster):
+        try:
+            values = labels_mod.validate(
+                cluster.labels or {}, defaults=_opts().default_labels,
+                unknown='warn')
+        except labels_mod.InvalidLabel:
+            return None, None
+        return values['kube_tag'], values['containerd_version']
+
+    # ------------------------------------------------------------------
+    # create
+
+    def create_cluster(self, context, cluster, cluster_create_timeout):
+        inputs = self._inputs(cluster)
+        if cluster_create_timeout:
+            inputs.create_timeout = cluster_create_timeout
+        timeout = cluster_create_timeout or _opts().stack_timeout
+        # Validate everything (labels, counts, user data) before creating
+        # anything.
+        secrets = self._secrets(context, cluster)
+        self._build(inputs, secrets)
+        cred = (None, None)
+        if _opts().application_credentials:
+            try:
+                cred = credentials.create(context, cluster)
+            except credentials.CredentialError as e:
+                raise _error('Cannot create the cluster\'s application '
+                             'credential: %s' % e)
+        try:
+            secrets.app_cred_id, secrets.app_cred_secret = cred
+            spec = self._build(inputs, secrets)
+            api = heat.Heat(context)
+            cluster.stack_id = api.create_stack(
+                spec.stack_name, spec.template, files=spec.files,
+                parameters=spec.parameters,
+                environment_files=spec.environment_files,
+                timeout_mins=timeout,
+                tags=['magnum', 'magnum-cluster-%s' % cluster.uuid],
+                secrets=self._secret_values(secrets))
+        except heat.HeatTransient as e:
+            # The create may have reached Heat before the answer was lost
+            # (time-out, proxy error): adopt the stack if it exists.
+            stack_id = self._find_stack(context, spec.stack_name)
+            if stack_id is None:
+                if cred[0]:
+                    self._forget_credentials(context, cluster)
+                raise _error('Heat did not create the cluster stack: %s'
+                             % e)
+            LOG.warning('Cluster %s: stack create answered %s, but stack '
+                        '%s exists; using it', cluster.uuid, e.code,
+                        stack_id)
+            cluster.stack_id = stack_id
+        except Exception as e:
+            if cred[0]:
+                self._forget_credentials(context, cluster)
+            if isinstance(e, heat.HeatError):
+                raise _error('Heat refused to create the cluster stack: %s'
+                             % e)
+            raise
+        LOG.info('Cluster %s: stack %s created (%s)', cluster.uuid,
+                 cluster.stack_id, spec.stack_name)
+
+    @staticmethod
+    def _find_stack(context, stack_name):
+        try:
+            return heat.Heat(context).find_stack_id(stack_name)
+        except heat.HeatError:
+            return None
+
+    def _forget_credentials(self, context, cluster, keep=()):
+        if not _opts().application_credentials:
+            return
+        try:
+            credentials.delete_all(context, cluster, keep=keep,
+                                   service_context=self._service_context())
+        except credentials.CredentialError as e:
+            LOG.warning('Cluster %s: application credentials not deleted: '
+                        '%s', cluster.uuid, e)
+
+    @staticmethod
+    def _service_context():
+        from magnum.common import context as m_context
+        return m_context.make_admin_context(all_tenants=True)
+
+    # ------------------------------------------------------------------
+    # status
+
+    def update_cluster_status(self, context, cluster, use_admin_ctx=False):
+        """Sync the cluster with its stack. Never raises on trouble."""
+        try:
+            self._poll(context, cluster)
+        except Exception as e:
+            # Anything escaping here would leave the cluster IN_PROGRESS
+            # forever; record it and let the next poll try again.
+            LOG.exception('Cluster %s: status poll failed', cluster.uuid)
+            try:
+                cluster.status_reason = status_mod.transient_reason(
+                    type(e).__name__)
+                cluster.save()
+            except Exception:
+                LOG.exception('Cluster %s: cannot save status reason',
+                              cluster.uuid)
+
+    def _poll(self, context, cluster):
+        if not cluster.stack_id:
+            if cluster.status == CS.DELETE_IN_PROGRESS:
+                self._finish_delete(context, cluster)
+            elif cluster.status == CS.CREATE_IN_PROGRESS:
+                cluster.status = CS.CREATE_FAILED
+                cluster.status_reason = 'No Heat stack was created'
+                cluster.save()
+            return
+        name = self._stack_name(cluster)
+        try:
+            api = heat.Heat(context, retries=0)
+            stack = api.get_stack(cluster.stack_id, name, outputs=False)
+        except heat.StackNotFound:
+            if cluster.status == CS.DELETE_IN_PROGRESS:
+                self._finish_delete(context, cluster)
+            else:
+                self._mark_failed(cluster, status_mod.missing_stack_reason(
+                    cluster.stack_id))
+            return
+        except heat.HeatError as e:
+            reason = status_mod.transient_reason(e)
+            if cluster.status_reason != reason:
+                cluster.status_reason = reason
+                cluster.save()
+            return
+        stack_status = stack.get('stack_status')
+        if stack_status == 'DELETE_COMPLETE':
+            if cluster.status == CS.DELETE_IN_PROGRESS:
+                self._finish_delete(context, cluster)
+            else:
+                self._mark_failed(cluster, status_mod.missing_stack_reason(
+                    cluster.stack_id))
+            return
+        new = status_mod.resolve(cluster.status, stack_status)
+        if new is None:
+            return
+        if status_mod.is_in_progress(new):
+            reason = stack.get('stack_status_reason')
+            if cluster.status != new or cluster.status_reason != reason:
+                cluster.status = new
+                cluster.status_reason = reason
+                cluster.save()
+            return
+        if new.endswith('_FAILED'):
+            reason = api.failure_reason(cluster.stack_id, name, stack)
+            self._apply_result(cluster, new, stack_status, reason, None)
+            return
+        # Complete: read the outputs, once.
+        try:
+            full = api.get_stack(cluster.stack_id, name, outputs=True)
+        except heat.HeatError as e:
+            reason = status_mod.transient_reason(e)
+            if cluster.status_reason != reason:
+                cluster.status_reason = reason
+                cluster.save()
+            return
+        port = int(cluster.cluster_template.apiserver_port or 6443)
+        observed = status_mod.from_outputs(
+            status_mod.output_map(full),
+            [(ng.name, ng.role) for ng in cluster.nodegroups], port)
+        self._apply_result(cluster, new, stack_status, None, observed)
+
+    def _mark_failed(self, cluster, reason):
+        action, _ = status_mod.split(cluster.status)
+        new = '%s_FAILED' % (action or 'UPDATE')
+        if new not in CS.ALL:
+            new = CS.UPDATE_FAILED
+        self._apply_result(cluster, new, new, reason, None)
+
+    def _apply_result(self, cluster, new, stack_status, reason, observed):
+        for ng in cluster.nodegroups:
+            ng_new = status_mod.nodegroup_status(ng.status, stack_status)
+            if (ng.status == CS.DELETE_IN_PROGRESS
+                    and ng_new == CS.DELETE_COMPLETE):
+                ng.destroy()
+                continue
+            if ng_new:
+                ng.status = ng_new
+                if ng_new.endswith('_FAILED'):
+                    ng.status_reason = reason
+                elif not (ng.status_reason or '').startswith(DRAIN_NOTE):
+                    ng.status_reason = None
+            if observed is not None:
+                if ng.role == 'master':
+                    ng.node_addresses = observed.master_addresses
+                elif ng.name in observed.node_addresses:
+                    ng.node_addresses = observed.node_addresses[ng.name]
+            if not ng.stack_id and cluster.stack_id:
+                ng.stack_id = cluster.stack_id
+            if ng.obj_what_changed():
+                ng.save()
+        cluster.status = new
+        cluster.status_reason = reason
+        if observed is not None:
+            cluster.api_address = observed.api_address
+            kube, containerd = self._coe_version(cluster)
+            if kube:
+                cluster.coe_version = kube
+                cluster.container_version = containerd
+        cluster.save()
+
+    def _finish_delete(self, context, cluster):
+        # The request user's delete already removed the credentials; this
+        # catches any made later (best effort, service credentials).
+        self._forget_credentials(context, cluster)
+        cluster.status = CS.DELETE_COMPLETE
+        cluster.status_reason = None
+        cluster.save()
+
+    # ------------------------------------------------------------------
+    # updates (one PATCH of the cluster stack)
+
+    def _current(self, api, cluster):
+        try:
+            return api.get_stack(cluster.stack_id, self._stack_name(cluster),
+                                 outputs=False)
+        except heat.StackNotFound:
+            raise _error('The cluster\'s Heat stack %s no longer exists'
+                         % cluster.stack_id)
+        except heat.HeatError as e:
+            raise _error(e)
+
+    def _members(self, api, cluster, nodegroup):
+        """{(shard, member): server id} of a worker nodegroup."""
+        key = render.refs_output(params.nodegroup_key(nodegroup.name))
+        try:
+            value = api.get_output(cluster.stack_id,
+                                   self._stack_name(cluster), key)
+        except heat.HeatError as e:
+            raise _error('Cannot list the nodes of nodegroup %s: %s'
+                         % (nodegroup.name, e))
+        members = {}
+        for shard, refs in enumerate(value or ()):
+            for member, server_id in (refs or {}).items():
+                members[(shard, int(member))] = server_id
+        return members
+
+    def _removals(self, api, cluster, nodegroup, nodes_to_remove):
+        """Map nodes_to_remove (names or server ids) onto shard members.
+
+        :returns: ({shard: [member index]}, [node names]).
+        :raises InvalidParameterValue: naming every node not found.
+        """
+        wanted = []
+        for node in nodes_to_remove or ():
+            if node not in wanted:
+                wanted.append(node)
+        if not wanted:
+            return {}, []
+        stack_name = self._stack_name(cluster)
+        members = self._members(api, cluster, nodegroup)
+        by_id = {server_id: where for where, server_id in members.items()}
+        removals, names, unknown = {}, [], []
+        for node in wanted:
+            where = params.parse_node_name(stack_name, nodegroup.name, node)
+            if where is None or where not in members:
+                where = by_id.get(node)
+            if where is None:
+                unknown.append(node)
+                continue
+            removals.setdefault(where[0], []).append(where[1])
+            names.append('%s-%d-%d' % (params.server_prefix(
+                stack_name, nodegroup.name), where[0], where[1]))
+        if unknown:
+            raise exception.InvalidParameterValue(
+                err=('nodes_to_remove: not nodes of nodegroup %s: %s'
+                     % (nodegroup.name, ', '.join(unknown))).replace(
+                         '%', '%%'))
+        return removals, names
+
+    def _update_stack(self, context, cluster, inputs, removals=None,
+                      api=None, stack=None, secrets=None,
+                      resend_hidden=False):
+        """PATCH the cluster stack towards ``inputs``; True if sent."""
+        api = api or heat.Heat(context)
+        stack = stack or self._current(api, cluster)
+        current = stack.get('parameters') or {}
+        names = [ng.name for ng in inputs.worker_nodegroups()]
+        layout = params.current_shard_counts(current, names)
+        if secrets is None:
+            secrets = self._secrets(context, cluster)
+        spec = self._build(inputs, secrets, shard_counts=layout,
+                           removals=removals)
+        changed = changed_parameters(spec, current, resend_hidden)
+        for name in spec.hidden_parameters & set(changed):
+            if PLACEHOLDER[1] in str(changed[name]):
+                raise _error('Internal error: parameter %s would carry a '
+                             'placeholder credential' % name)
+        template_changed = (set(layout) != set(spec.shard_counts) or any(
+            len(layout[n]) != len(spec.shard_counts[n]) for n in layout)
+            or set(self._worker_keys(current)) != {
+                params.nodegroup_key(n) for n in names})
+        if not changed and not template_changed:
+            return False
+        kwargs = {}
+        if template_changed:
+            kwargs = dict(template=spec.template, files=spec.files,
+                          environment_files=spec.environment_files)
+        try:
+            api.update_stack(cluster.stack_id, self._stack_name(cluster),
+                             parameters=changed,
+                             secrets=self._secret_values(secrets), **kwargs)
+        except heat.HeatError as e:
+            raise _error('Heat refused the update of the cluster stack: %s'
+                         % e)
+        LOG.info('Cluster %s: stack update sent (%d parameters%s)',
+                 cluster.uuid, len(changed),
+                 ', new layout' if template_changed else '')
+        return True
+
+    @staticmethod
+    def _worker_keys(stack_parameters):
+        keys = set()
+        for name in stack_parameters:
+            if name.endswith('_shard_0_count'):
+                keys.add(name[:-len('_shard_0_count')])
+        return keys
+
+    @staticmethod
+    def _nothing_to_do(cluster, nodegroup=None):
+        # No stack update: nothing for the poll to wait for.
+        if nodegroup is not None:
+            action, _ = status_mod.split(nodegroup.status)
+            nodegroup.status = '%s_COMPLETE' % (action or 'UPDATE')
+            nodegroup.save()
+        cluster.status = CS.UPDATE_COMPLETE
+        cluster.save()
+
+    def _check_counts(self, nodegroup, node_count):
+        if nodegroup.role == 'master':
+            self.validate_master_resize(node_count)
+        if node_count < (nodegroup.min_node_count or 0):
+            raise exception.InvalidParameterValue(
+                err='node_count %d is below min_node_count %d of nodegroup '
+                    '%s' % (node_count, nodegroup.min_node_count,
+                            nodegroup.name))
+        if (nodegroup.max_node_count is not None
+                and node_count > nodegroup.max_node_count):
+            raise exception.InvalidParameterValue(
+                err='node_count %d is above max_node_count %d of nodegroup '
+                    '%s' % (node_count, nodegroup.max_node_count,
+                            nodegroup.name))
+
+    def resize_cluster(self, context, cluster, resize_manager, node_count,
+                       nodes_to_remove, nodegroup=None):
+        nodegroup = nodegroup or cluster.default_ng_worker
+        self._check_counts(nodegroup, node_count)
+        api = heat.Heat(context)
+        stack = self._current(api, cluster)
+        removals, names = self._removals(api, cluster, nodegroup,
+                                         nodes_to_remove)
+        if names:
+            result = drain.drain(context, cluster, names,
+                                 _opts().drain_timeout)
+            LOG.info('Cluster %s: %s', cluster.uuid, result.message)
+            nodegroup.status_reason = DRAIN_NOTE + result.message
+            nodegroup.save()
+        inputs = self._inputs(cluster)
+        for ng in inputs.nodegroups:
+            if ng.name == nodegroup.name:
+                ng.node_count = node_count
+        sent = self._update_stack(
+            context, cluster, inputs,
+            removals={nodegroup.name: removals} if removals else None,
+            api=api, stack=stack)
+        if not sent:
+            LOG.info('Cluster %s: resize of %s changes nothing',
+                     cluster.uuid, nodegroup.name)
+
+    def update_cluster(self, context, cluster, scale_manager=None,
+                       rollback=False):
+        # Magnum's cluster update changes the default worker count only.
+        nodegroup = cluster.default_ng_worker
+        self._check_counts(nodegroup, nodegroup.node_count)
+        self._update_stack(context, cluster, self._inputs(cluster))
+
+    # ------------------------------------------------------------------
+    # nodegroups
+
+    def create_nodegroup(self, context, cluster, nodegroup):
+        if nodegroup.role == 'master':
+            raise exception.NotSupported(
+                operation='Adding a master nodegroup (a cluster has exactly '
+                          'one)')
+        self._check_counts(nodegroup, nodegroup.node_count)
+        nodegroup.stack_id = cluster.stack_id
+        self._update_stack(context, cluster, self._inputs(cluster))
+
+    def update_nodegroup(self, context, cluster, nodegroup):
+        # Magnum's nodegroup update changes min/max only; node counts go
+        # through resize. Check the bounds and change Heat only if the
+        # stack differs.
+        self._check_counts(nodegroup, nodegroup.node_count)
+        if not self._update_stack(context, cluster, self._inputs(cluster)):
+            self._nothing_to_do(cluster, nodegroup)
+
+    def delete_nodegroup(self, context, cluster, nodegroup):
+        if nodegroup.role == 'master' or nodegroup.is_default:
+            raise exception.NotSupported(
+                operation='Deleting a default nodegroup')
+        nodegroup.status = CS.DELETE_IN_PROGRESS
+        nodegroup.save()
+        if not self._update_stack(context, cluster,
+                                  self._inputs(cluster,
+                                               exclude=(nodegroup.name,))):
+            # Never reached Heat (e.g. created and failed before): gone.
+            nodegroup.destroy()
+            self._nothing_to_do(cluster)
+
+    # ------------------------------------------------------------------
+    # upgrade, rotation
+
+    @staticmethod
+    def _rolling_updates_supported():
+        """True when the masters and worker groups replace in batches.
+
+        Without a ``rolling_update`` policy Heat replaces every member of
+        a group at once when its user data changes: all masters (etcd
+        quorum lost) or a whole shard.
+        """
+        groups = ((render.ROOT, 'masters'),
+                  (render.SHARD_TEMPLATE, 'workers'))
+        for template, name in groups:
+            group = (render.load(template).get('resources') or {}).get(
+                name) or {}
+            if 'rolling_update' not in (group.get('update_policy') or {}):
+                return False
+        return True
+
+    def upgrade_cluster(self, context, cluster, cluster_template,
+                        max_batch_size, nodegroup, scale_manager=None,
+                        rollback=False):
+        if not self._rolling_updates_supported():
+            raise exception.NotSupported(
+                operation='Upgrading: the templates have no rolling update '
+                          'policy for masters and workers, so Heat would '
+                          'replace every node of a group at once; create a '
+                          'new nodegroup or cluster instead. Upgrading')
+        # Returns once Heat accepted the PATCH; the status poll finishes.
+        # New user data for the masters needs a credential secret, which
+        # is not kept: a fresh credential is made, old ones are deleted
+        # when the cluster is deleted or rotated.
+        cred = (None, None)
+        if _opts().application_credentials:
+            try:
+                cred = credentials.create(context, cluster)
+            except credentials.CredentialError as e:
+                raise _error('Cannot create an application credential: %s'
+                             % e)
+        kube_tag = (cluster_template.labels or {}).get('kube_tag')
+        inputs = self._inputs(cluster, cluster_template)
+        for ng in inputs.nodegroups:
+            ng.labels['max_batch_size'] = str(max_batch_size)
+            if kube_tag:
+                ng.labels['kube_tag'] = kube_tag
+        try:
+            secrets = self._secrets(context, cluster, cred)
+            self._update_stack(context, cluster, inputs, secrets=secrets,
+                               resend_hidden=True)
+        except Exception:
+            if cred[0]:
+                try:
+                    credentials.delete(context, cluster, cred[0])
+                except credentials.CredentialError as e:
+                    LOG.warning('Cluster %s: unused credential not '
+                                'deleted: %s', cluster.uuid, e)
+            raise
+        cluster.cluster_template_id = cluster_template.uuid
+        if kube_tag:
+            labels = dict(cluster.labels or {})
+            labels['kube_tag'] = kube_tag
+            cluster.labels = labels
+
+    def rotate_ca_certificate(self, context, cluster):
+        # The conductor stored a new CA before calling us; the nodes cannot
+        # follow, so put the references back and drop the new certificates.
+        self._undo_new_ca(context, cluster)
+        raise exception.NotSupported(
+            operation='Rotating the CA of a Heat-built cluster (every node '
+                      'and kubeconfig would need new certificates; the '
+                      'templates install the CA once at boot). CA '
+                      'rotation')
+
+    @staticmethod
+    def _undo_new_ca(context, cluster):
+        try:
+            saved = objects.Cluster.get_by_uuid(context, cluster.uuid)
+        except exception.ClusterNotFound:
+            return
+        from magnum.common import cert_manager as m_cert_manager
+        backend = m_cert_manager.get_backend().CertManager
+        for field in _CERT_REFS:
+            new, old = getattr(cluster, field), getattr(saved, field)
+            if new and new != old:
+                try:
+                    backend.delete_cert(new, resource_ref=cluster.uuid,
+                                        context=context)
+                except Exception:
+                    LOG.warning('Cluster %s: cannot delete the unused new '
+                                'certificate %s', cluster.uuid, field)
+                setattr(cluster, field, old)
+
+    def rotate_credential(self, context, cluster):
+        raise exception.NotSupported(
+            operation='Rotating the application credential of a Heat-built '
+                      'cluster (it reaches the masters through their user '
+                      'data; changing it would make Heat replace every '
+                      'master). Credential rotation')
+
+    # ------------------------------------------------------------------
+    # delete
+
+    def delete_cluster(self, context, cluster):
+        self._forget_credentials(context, cluster)
+        if not cluster.stack_id:
+            LOG.info('Cluster %s has no stack; nothing to delete in Heat',
+                     cluster.uuid)
+            return
+        try:
+            started = heat.Heat(context).delete_stack(
+                cluster.stack_id, self._stack_name(cluster))
+        except heat.HeatError as e:
+            raise _error('Heat refused to delete the cluster stack: %s' % e)
+        if not started:
+            LOG.info('Cluster %s: stack %s already gone', cluster.uuid,
+                     cluster.stack_id)
+
+    # ------------------------------------------------------------------
+    # Magnum's common helpers; federation
+
+    def get_monitor(self, context, cluster):
+        return k8s_monitor.K8sMonitor(context, cluster)
+
+    def get_scale_manager(self, context, osclient, cluster):
+        return k8s_scale_manager.K8sScaleManager(context, osclient, cluster)
+
+    def create_federation(self, context, federation):
+        raise exception.NotSupported(operation='Federation')
+
+    def update_federation(self, context, federation):
+        raise exception.NotSupported(operation='Federation')
+
+    def delete_federation(self, context, federation):
+        raise exception.NotSupported(operation='Federation')
