@@ -383,6 +383,7 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
             p('image'): ng.image_id,
             p('availability_zone'): ng_labels['availability_zone'],
             p('docker_volume_size'): ng.docker_volume_size,
+            p('max_batch_size'): ng_labels['max_batch_size'],
             p('user_data'): user_data(
                 'worker', ng_labels,
                 _facts(inputs, ng, master.node_count, lb),

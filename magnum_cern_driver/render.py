@@ -130,6 +130,7 @@ def worker_nodegroup_parameters(key):
                      'constraints': [{'custom_constraint': 'glance.image'}]},
         p('availability_zone'): {'type': 'string', 'default': ''},
         p('docker_volume_size'): {'type': 'number', 'default': 0},
+        p('max_batch_size'): {'type': 'number', 'default': 10},
         p('user_data'): {'type': 'string', 'hidden': True},
     }
 
@@ -165,6 +166,7 @@ def add_worker_nodegroup(tmpl, key, nodegroup_name, name_prefix, shards):
                 'keypair': {'get_param': 'keypair'},
                 'availability_zone': {'get_param': p('availability_zone')},
                 'docker_volume_size': {'get_param': p('docker_volume_size')},
+                'max_batch_size': {'get_param': p('max_batch_size')},
                 'network': _network_expr(),
                 'subnet': _subnet_expr(),
                 'security_group': {'get_resource': 'secgroup'},

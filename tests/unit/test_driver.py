@@ -550,21 +550,8 @@ class NodeGroupTest(DriverTestBase):
 
 class OtherOperationsTest(DriverTestBase):
 
-    def test_upgrade_refused_cleanly_without_rolling_updates(self):
-        stack, cluster = self.complete()
-        ct = objects.ClusterTemplate.get_by_uuid(self.ctx, CT_UUID)
-        if self.driver._rolling_updates_supported():
-            self.skipTest('templates support rolling updates')
-        self.assertRaises(exception.NotSupported,
-                          self.driver.upgrade_cluster, self.ctx, cluster,
-                          ct, 2, self.nodegroup('default-worker'))
-        self.assertEqual([], stack.patches)
-        self.assertEqual(1, len(self.cloud.app_creds))
-
     def test_upgrade_resends_user_data_with_new_version(self):
-        # What happens once the shard template has a rolling update policy.
-        self.useFixture(fixtures.MockPatchObject(
-            driver.Driver, '_rolling_updates_supported', return_value=True))
+        self.assertTrue(self.driver._rolling_updates_supported())
         stack, cluster = self.complete()
         old_master = stack.parameters['master_user_data']
         new_ct = db_utils.create_test_cluster_template(
@@ -576,8 +563,10 @@ class OtherOperationsTest(DriverTestBase):
         self.driver.upgrade_cluster(self.ctx, cluster, ct, 3,
                                     self.nodegroup('default-worker'))
         patch = stack.patches[-1]['parameters']
-        self.assertEqual({'master_user_data', 'ng_default_worker_user_data'},
-                         set(patch))
+        # new user data everywhere, and the batch size Magnum asked for
+        self.assertEqual({'master_user_data', 'ng_default_worker_user_data',
+                          'ng_default_worker_max_batch_size'}, set(patch))
+        self.assertEqual(3, patch['ng_default_worker_max_batch_size'])
         self.assertNotEqual(old_master, patch['master_user_data'])
         self.assertNotIn('placeholder', patch['master_user_data'])
         self.assertEqual(ct.uuid, cluster.cluster_template_id)
