@@ -695,5 +695,7 @@ def debug_logging(test, prefixes=('keystoneauth', 'urllib3',
             continue
         test.addCleanup(setattr, logger, 'disabled', logger.disabled)
         test.addCleanup(logger.setLevel, logger.level)
+        test.addCleanup(setattr, logger, 'propagate', logger.propagate)
         logger.disabled = False
+        logger.propagate = True
         logger.setLevel(logging.DEBUG)
