@@ -1,0 +1,435 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""Remove what a run created: from its journal, or from its name prefix.
+
+Clusters go first (Magnum deletes their stacks), then stacks Magnum left
+behind, application credentials named after our clusters, and cluster
+templates (only deletable once no cluster uses them). Deletes are retried
+with back-off, ``DELETE_FAILED`` is retried, the wait for each cluster is
+scaled by its size, and whatever is still there at the end is returned as
+leftovers for the report and exit code 5.
+"""
+
+import time
+
+from magnum_cern_driver.selftest import cloud as cloud_mod
+
+# Seconds a cluster delete may take: BASE + PER_NODE * nodes, times
+# --timeout-scale.
+DELETE_BASE_SECONDS = 300
+DELETE_PER_NODE_SECONDS = 3
+MAX_DELETE_ATTEMPTS = 5
+
+
+class Backoff(object):
+    """Poll intervals: initial, times factor, capped at maximum."""
+
+    def __init__(self, initial=2.0, factor=1.5, maximum=30.0):
+        self.initial = initial
+        self.factor = factor
+        self.maximum = maximum
+        self.current = initial
+
+    def next(self):
+        value = self.current
+        self.current = min(self.current * self.factor, self.maximum)
+        return value
+
+    def reset(self):
+        self.current = self.initial
+
+
+class Result(object):
+    def __init__(self):
+        self.deleted = []
+        self.leftovers = []
+        self.errors = []
+
+    def as_dict(self):
+        return {'deleted': list(self.deleted),
+                'leftovers': list(self.leftovers),
+                'errors': list(self.errors)}
+
+
+def delete_timeout(size, scale=1.0):
+    return (DELETE_BASE_SECONDS + DELETE_PER_NODE_SECONDS * (size or 0)) \
+        * scale
+
+
+class Cleaner(object):
+    """Deletes a set of resources and waits until they are gone.
+
+    :param cloud: the adapter (:class:`cloud.Cloud` or a fake).
+    :param journal: the run's journal (entries are forgotten when gone).
+    :param prefix: the run's name prefix (``mcst-<run id>-``), or the bare
+        ``mcst-`` for --stale; resources found by it are removed too.
+    """
+
+    def __init__(self, cloud, journal=None, prefix=None, timeout_scale=1.0,
+                 clock=time.monotonic, sleep=time.sleep, progress=None,
+                 max_attempts=MAX_DELETE_ATTEMPTS, select=None, names=None):
+        self.cloud = cloud
+        # names: delete only these clusters (a finished ladder step);
+        # templates, and stacks or credentials found by prefix, stay.
+        self.names = set(names) if names is not None else None
+        self.journal = journal
+        self.prefix = prefix
+        self.scale = timeout_scale
+        self.clock = clock
+        self.sleep = sleep
+        self.progress = progress or (lambda msg: None)
+        self.max_attempts = max_attempts
+        self.select = select or (lambda item: True)
+        self.result = Result()
+        self._start = clock()
+
+    def _forget(self, kind, name):
+        if self.journal is not None and name and \
+                self.journal.get(kind, name) is not None:
+            self.journal.forget(kind, name)
+
+    def _gone(self, kind, name, ident):
+        self.result.deleted.append({'kind': kind, 'name': name, 'id': ident,
+                                    'seconds': round(
+                                        self.clock() - self._start, 1)})
+        self._forget(kind, name)
+
+    def _left(self, kind, name, ident, status, reason):
+        self.result.leftovers.append({'kind': kind, 'name': name,
+                                      'id': ident, 'status': status,
+                                      'reason': cloud_mod.one_line(reason)})
+
+    # -- collecting ---------------------------------------------------------
+    def _journal_entries(self, kind):
+        if self.journal is None:
+            return []
+        return self.journal.pending(kind)
+
+    def _clusters(self):
+        found = {}
+        listed = []
+        if self.prefix:
+            listed = [c for c in self.cloud.list_clusters(self.prefix)
+                      if self.select(c) and (self.names is None or
+                                             c.get('name') in self.names)]
+        by_name = {c.get('name'): c for c in listed}
+        for entry in self._journal_entries('cluster'):
+            if self.names is not None and entry.name not in self.names:
+                continue
+            uuid = entry.meta.get('uuid')
+            if not uuid and entry.name in by_name:
+                uuid = by_name[entry.name]['uuid']
+            if not uuid and not self.prefix:
+                # Created under a name we can look up even without a
+                # prefix listing.
+                match = [c for c in self.cloud.list_clusters(entry.name)
+                         if c.get('name') == entry.name]
+                uuid = match[0]['uuid'] if match else None
+            if not uuid:
+                # The create never reached Magnum (or its answer was lost
+                # and the listing does not show it): nothing to delete.
+                self._gone('cluster', entry.name, None)
+                continue
+            found[uuid] = {'name': entry.name, 'uuid': uuid,
+                           'size': entry.meta.get('size') or 0,
+                           'stack_id': entry.meta.get('stack_id')}
+        for c in listed:
+            if c['uuid'] not in found:
+                found[c['uuid']] = {'name': c.get('name'), 'uuid': c['uuid'],
+                                    'size': c.get('node_count') or 0,
+                                    'stack_id': c.get('stack_id')}
+        return found
+
+    # -- clusters -----------------------------------------------------------
+    def _delete_clusters(self, clusters):
+        state = {}
+        start = self.clock()
+        for uuid, c in clusters.items():
+            c['attempts'] = 0
+            c['deadline'] = start + delete_timeout(c['size'], self.scale)
+            c['next_try'] = start
+            state[uuid] = c
+        backoff = Backoff()
+        while state:
+            now = self.clock()
+            for uuid, c in list(state.items()):
+                if c['next_try'] is not None and now >= c['next_try']:
+                    c['attempts'] += 1
+                    try:
+                        outcome = self.cloud.delete_cluster(uuid)
+                    except cloud_mod.CloudError as e:
+                        outcome = 'error'
+                        c['last_error'] = str(e)
+                    if outcome == 'gone':
+                        self._gone('cluster', c['name'], uuid)
+                        del state[uuid]
+                        continue
+                    if outcome == 'error' and \
+                            c['attempts'] < self.max_attempts:
+                        c['next_try'] = now + min(
+                            2.0 * 2 ** c['attempts'], 60)
+                    else:
+                        c['next_try'] = None
+                    self.progress('deleting cluster %s' % c['name'])
+            if not state:
+                break
+            self.sleep(backoff.next())
+            now = self.clock()
+            try:
+                statuses = self._cluster_statuses(state)
+            except cloud_mod.CloudError as e:
+                self.result.errors.append(str(e))
+                statuses = None
+            for uuid, c in list(state.items()):
+                if statuses is not None:
+                    cur = statuses.get(uuid)
+                    if cur is None:
+                        self._gone('cluster', c['name'], uuid)
+                        del state[uuid]
+                        continue
+                    c['status'] = cur.get('status') or ''
+                    c['reason'] = cur.get('status_reason')
+                    # DELETE_FAILED, or a cluster that is not deleting
+                    # although we asked (Magnum or the driver dropped the
+                    # request, e.g. while the create was still running):
+                    # ask again, with back-off.
+                    again = c['status'] != 'DELETE_IN_PROGRESS'
+                    if again and c['next_try'] is None and \
+                            c['attempts'] < self.max_attempts:
+                        c['next_try'] = now + min(
+                            2.0 * 2 ** c['attempts'], 60)
+                        self.progress('cluster %s is %s after a delete '
+                                      'request; asking again'
+                                      % (c['name'], c['status']))
+                given_up = (c['next_try'] is None and
+                            c['attempts'] >= self.max_attempts and
+                            c.get('status') not in (None,
+                                                    'DELETE_IN_PROGRESS'))
+                if now >= c['deadline'] or given_up:
+                    self._left('cluster', c['name'], uuid,
+                               c.get('status') or 'unknown',
+                               c.get('reason') or c.get('last_error') or
+                               'not deleted in time')
+                    del state[uuid]
+
+    def _cluster_statuses(self, state):
+        if self.prefix:
+            return {c['uuid']: c for c in self.cloud.list_clusters(
+                self.prefix)}
+        out = {}
+        for uuid in state:
+            c = self.cloud.get_cluster(uuid)
+            if c is not None:
+                out[uuid] = c
+        return out
+
+    # -- stacks -------------------------------------------------------------
+    def _delete_stacks(self, clusters):
+        stacks = {}
+        for c in clusters.values():
+            if c.get('stack_id'):
+                stacks[c['stack_id']] = c['name']
+        for entry in self._journal_entries('stack'):
+            if self.names is None:
+                stacks[entry.meta.get('id') or entry.name] = entry.name
+        if self.prefix and self.names is None:
+            try:
+                for s in self.cloud.list_stacks(self.prefix):
+                    if self.select(s):
+                        stacks.setdefault(s['id'], s.get('stack_name'))
+            except cloud_mod.CloudError as e:
+                self.result.errors.append(str(e))
+        if not stacks:
+            return
+        start = self.clock()
+        deadline = start + delete_timeout(0, self.scale)
+        attempts = dict.fromkeys(stacks, 0)
+        backoff = Backoff()
+        pending = dict(stacks)
+        while pending:
+            for sid, name in list(pending.items()):
+                try:
+                    stack = self.cloud.get_stack(sid)
+                except cloud_mod.CloudError as e:
+                    self.result.errors.append(str(e))
+                    stack = {'stack_status': 'UNKNOWN'}
+                if stack is None:
+                    self._gone('stack', name, sid)
+                    del pending[sid]
+                    continue
+                status = stack.get('stack_status')
+                if status == 'DELETE_IN_PROGRESS':
+                    continue
+                if attempts[sid] >= self.max_attempts or \
+                        self.clock() >= deadline:
+                    self._left('stack', name, sid, status,
+                               stack.get('stack_status_reason') or
+                               'not deleted')
+                    del pending[sid]
+                    continue
+                attempts[sid] += 1
+                try:
+                    if self.cloud.delete_stack(sid) == 'gone':
+                        self._gone('stack', name, sid)
+                        del pending[sid]
+                except cloud_mod.CloudError as e:
+                    self.result.errors.append(str(e))
+            if pending:
+                if self.clock() >= deadline:
+                    for sid, name in pending.items():
+                        self._left('stack', name, sid, 'unknown',
+                                   'not deleted in time')
+                    break
+                self.sleep(backoff.next())
+
+    # -- application credentials ---------------------------------------------
+    def _delete_app_credentials(self, clusters):
+        marks = set(c['uuid'] for c in clusters.values())
+        journaled = {}
+        prefix = self.prefix
+        if self.names is None:
+            journaled = {e.meta.get('id') or e.name: e.name
+                         for e in self._journal_entries('appcred')}
+        else:
+            prefix = None
+        if not (marks or journaled or prefix):
+            return
+        try:
+            creds = self.cloud.list_app_credentials()
+        except cloud_mod.CloudError as e:
+            self.result.errors.append('application credentials: %s' % e)
+            return
+        for cred in creds:
+            text = '%s %s' % (cred.get('name') or '',
+                              cred.get('description') or '')
+            ours = (cred['id'] in journaled or
+                    cred.get('name') in journaled.values() or
+                    any(m in text for m in marks) or
+                    (prefix and (cred.get('name') or '').startswith(
+                        prefix)))
+            if not ours:
+                continue
+            try:
+                self.cloud.delete_app_credential(cred['id'])
+                self._gone('appcred', cred.get('name'), cred['id'])
+            except cloud_mod.CloudError as e:
+                self._left('appcred', cred.get('name'), cred['id'],
+                           'present', str(e))
+        for entry in self._journal_entries('appcred'):
+            if self.names is None:
+                # Journaled but not listed any more: gone.
+                self._forget('appcred', entry.name)
+
+    # -- templates -----------------------------------------------------------
+    def _delete_templates(self):
+        templates = {}
+        for entry in self._journal_entries('template'):
+            templates[entry.meta.get('uuid') or entry.name] = entry.name
+        if self.prefix:
+            try:
+                for t in self.cloud.list_templates(self.prefix):
+                    if self.select(t):
+                        templates.setdefault(t['uuid'], t.get('name'))
+            except cloud_mod.CloudError as e:
+                self.result.errors.append(str(e))
+        backoff = Backoff()
+        deadline = self.clock() + 120 * self.scale
+        pending = dict(templates)
+        while pending:
+            last = {}
+            for ident, name in list(pending.items()):
+                try:
+                    if self.cloud.delete_template(ident):
+                        self._gone('template', name, ident)
+                        del pending[ident]
+                except cloud_mod.CloudError as e:
+                    last[ident] = str(e)
+            if not pending:
+                break
+            if self.clock() >= deadline:
+                for ident, name in pending.items():
+                    self._left('template', name, ident, 'present',
+                               last.get(ident, 'not deleted in time'))
+                break
+            self.sleep(backoff.next())
+
+    # -- everything -----------------------------------------------------------
+    def _other_kinds(self, final=False):
+        """Remove resources of other phases through their own code.
+
+        These are the load phase's processes and Kubernetes namespaces.
+        Called before the clusters are deleted (a namespace needs its
+        cluster) and again after (what lived in a deleted cluster is gone
+        with it).
+        """
+        if self.journal is None or self.names is not None:
+            return
+        known = ('cluster', 'stack', 'appcred', 'template')
+        others = [e for e in self.journal.pending() if e.kind not in known]
+        if not others:
+            return
+        try:
+            from magnum_cern_driver.selftest.load import phase
+            remove = phase.cleanup_resource
+        except ImportError:
+            remove = None
+        clusters_left = any(x['kind'] == 'cluster'
+                            for x in self.result.leftovers)
+        for entry in others:
+            gone = False
+            error = 'no cleanup known for this kind'
+            if remove is not None:
+                try:
+                    gone = remove(entry.kind, entry.name, entry.meta)
+                    error = 'still present'
+                except Exception as e:
+                    error = cloud_mod.one_line(e)
+            if not gone and final and entry.kind == 'namespace' and \
+                    not clusters_left:
+                # It lived in one of the run's clusters, all deleted now.
+                gone = True
+            if gone:
+                self._gone(entry.kind, entry.name, entry.meta.get('id'))
+            elif final:
+                self._left(entry.kind, entry.name, entry.meta.get('pid') or
+                           entry.meta.get('id'), 'unknown',
+                           '%s; remove it by hand' % error)
+
+    def run(self):
+        self._other_kinds()
+        try:
+            clusters = self._clusters()
+        except cloud_mod.CloudError as e:
+            self.result.errors.append(str(e))
+            clusters = {}
+            for entry in self._journal_entries('cluster'):
+                self._left('cluster', entry.name, entry.meta.get('uuid'),
+                           'unknown', 'cannot list clusters: %s' % e)
+            return self.result
+        self._delete_clusters(dict(clusters))
+        self._delete_stacks(clusters)
+        self._delete_app_credentials(clusters)
+        if self.names is not None:
+            return self.result
+        if not any(x['kind'] == 'cluster' for x in self.result.leftovers):
+            self._delete_templates()
+        else:
+            for entry in self._journal_entries('template'):
+                self._left('template', entry.name, entry.meta.get('uuid'),
+                           'present', 'kept: clusters using it are left')
+        self._other_kinds(final=True)
+        return self.result
+
+
+def cleanup(cloud, journal=None, prefix=None, **kwargs):
+    """Delete everything of a run; returns a :class:`Result`."""
+    return Cleaner(cloud, journal=journal, prefix=prefix, **kwargs).run()

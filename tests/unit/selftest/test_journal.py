@@ -1,0 +1,233 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""The journal and cleanup (from the journal, from the name prefix)."""
+
+import json
+import os
+
+import fixtures
+import testtools
+
+from magnum_cern_driver.selftest import cleanup as cleanup_mod
+from magnum_cern_driver.selftest import journal as journal_mod
+from tests.unit.selftest import fakes
+
+RUN_ID = 'r2611220300-abcd'
+PREFIX = journal_mod.name_prefix(RUN_ID)
+
+
+class TestJournal(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.path = os.path.join(self.tmp, 'sub', 'run.jsonl')
+
+    def test_record_is_on_disk_and_fsynced_before_returning(self):
+        synced = []
+        real_fsync = os.fsync
+        self.useFixture(fixtures.MonkeyPatch(
+            'os.fsync', lambda fd: (synced.append(fd), real_fsync(fd))))
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self.addCleanup(j.close)
+        before = len(synced)
+        j.record('cluster', PREFIX + 's0002-00', {'size': 2})
+        self.assertEqual(before + 1, len(synced))
+        # Another reader (another process, after a crash) sees it.
+        other = journal_mod.Journal.read(self.path)
+        self.assertEqual([PREFIX + 's0002-00'],
+                         [e.name for e in other.pending()])
+        self.assertEqual(RUN_ID, other.run_id)
+
+    def test_meta_merges_and_forget_removes(self):
+        j = journal_mod.Journal(self.path, RUN_ID)
+        j.record('cluster', 'a', {'size': 2})
+        j.record('cluster', 'a', {'uuid': 'u-1'})
+        j.record('template', 't', {})
+        self.assertEqual({'size': 2, 'uuid': 'u-1'}, j.get('cluster',
+                                                           'a').meta)
+        j.forget('cluster', 'a')
+        j.close()
+        again = journal_mod.Journal.read(self.path)
+        self.assertEqual([('template', 't')],
+                         [(e.kind, e.name) for e in again.pending()])
+
+    def test_torn_last_line_is_ignored(self):
+        j = journal_mod.Journal(self.path, RUN_ID)
+        j.record('cluster', 'a', {'size': 2})
+        j.close()
+        with open(self.path, 'a') as f:
+            f.write('{"op": "record", "kind": "clu')
+        again = journal_mod.Journal.read(self.path)
+        self.assertEqual(['a'], [e.name for e in again.pending()])
+
+    def test_is_active_for_this_process_until_ended(self):
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self.assertTrue(journal_mod.Journal.read(self.path).is_active())
+        j.end()
+        j.close()
+        self.assertFalse(journal_mod.Journal.read(self.path).is_active())
+
+    def test_dead_pid_is_not_active(self):
+        with open(self.path.replace('sub/', ''), 'w') as f:
+            f.write(json.dumps({'op': 'start', 'run_id': RUN_ID,
+                                'pid': 2 ** 22 + 7, 'host': os.uname()[1]})
+                    + '\n')
+        j = journal_mod.Journal.read(self.path.replace('sub/', ''))
+        self.assertFalse(j.is_active())
+
+    def test_run_ids_and_names(self):
+        rid = journal_mod.new_run_id()
+        self.assertTrue(journal_mod.valid_run_id(rid))
+        self.assertFalse(journal_mod.valid_run_id('r1-x'))
+        name = journal_mod.name_prefix(rid) + 's0016-03'
+        self.assertEqual(rid, journal_mod.run_id_of(name))
+        self.assertIsNone(journal_mod.run_id_of('prod-cluster'))
+        self.assertIsNone(journal_mod.run_id_of('mcst-notarun-x'))
+
+    def test_unreadable_journal(self):
+        self.assertRaises(journal_mod.JournalError,
+                          journal_mod.Journal.read,
+                          os.path.join(self.tmp, 'missing.jsonl'))
+
+
+class TestCleanup(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.clock = fakes.FakeClock()
+        self.cloud = fakes.FakeCloud(self.clock)
+        self.path = os.path.join(self.tmp, 'run.jsonl')
+
+    def _populate(self, journal=None, n=3, size=16):
+        tmpl = self.cloud.create_template({'name': PREFIX + 'template'})
+        if journal is not None:
+            journal.record('template', tmpl['name'], {'uuid': tmpl['uuid']})
+        for i in range(n):
+            name = '%ss%04d-%02d' % (PREFIX, size, i)
+            if journal is not None:
+                journal.record('cluster', name, {'size': size})
+            uuid = self.cloud.create_cluster(name, tmpl['uuid'], size)
+            if journal is not None:
+                journal.record('cluster', name, {'uuid': uuid})
+        # Somebody else's cluster must survive.
+        self.cloud.create_cluster('prod-cluster', 'x', 3)
+
+    def _cleaner(self, **kw):
+        return cleanup_mod.Cleaner(self.cloud, clock=self.clock,
+                                   sleep=self.clock.sleep, **kw)
+
+    def test_from_journal(self):
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self._populate(j)
+        res = self._cleaner(journal=j, prefix=PREFIX).run()
+        left = self.cloud.everything()
+        self.assertEqual(['prod-cluster'], left['clusters'])
+        self.assertEqual([], left['templates'])
+        self.assertEqual(1, len(left['stacks']))
+        self.assertEqual([], res.leftovers)
+        self.assertEqual([], j.pending())
+
+    def test_from_journal_without_prefix_listing(self):
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self._populate(j)
+        res = self._cleaner(journal=j).run()
+        self.assertEqual(['prod-cluster'],
+                         self.cloud.everything()['clusters'])
+        self.assertEqual([], res.leftovers)
+
+    def test_from_prefix_alone(self):
+        # Another machine: no journal, only the run id.
+        self._populate(None)
+        res = self._cleaner(prefix=PREFIX).run()
+        left = self.cloud.everything()
+        self.assertEqual(['prod-cluster'], left['clusters'])
+        self.assertEqual([], left['templates'])
+        self.assertEqual([], res.leftovers)
+        self.assertEqual(4, len([d for d in res.deleted
+                                 if d['kind'] in ('cluster', 'template')]))
+
+    def test_leaked_application_credentials_are_deleted(self):
+        self.cloud.leak_appcreds = True
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self._populate(j, n=2)
+        res = self._cleaner(journal=j, prefix=PREFIX).run()
+        self.assertEqual([], res.leftovers)
+        left = self.cloud.everything()['appcreds']
+        # Only the credential of somebody else's cluster stays.
+        self.assertEqual(1, len(left))
+        prod = [c['uuid'] for c in self.cloud.list_clusters()
+                if c['name'] == 'prod-cluster'][0]
+        self.assertIn(prod, left[0])
+
+    def test_entry_whose_create_never_reached_magnum(self):
+        j = journal_mod.Journal(self.path, RUN_ID)
+        j.record('cluster', PREFIX + 's0002-00', {'size': 2})
+        res = self._cleaner(journal=j, prefix=PREFIX).run()
+        self.assertEqual([], res.leftovers)
+        self.assertEqual([], j.pending())
+
+    def test_delete_failed_is_retried(self):
+        self.cloud.delete_failures = 2
+        self._populate(None, n=2)
+        res = self._cleaner(prefix=PREFIX).run()
+        self.assertEqual([], res.leftovers)
+        deletes = [c for c in self.cloud.calls if c[0] == 'delete_cluster']
+        self.assertGreaterEqual(len(deletes), 6)
+
+    def test_dropped_delete_request_is_asked_again(self):
+        self._populate(None, n=1)
+        self.cloud.dropped_deletes = 2
+        start = self.clock()
+        res = self._cleaner(prefix=PREFIX).run()
+        self.assertEqual([], res.leftovers)
+        self.assertEqual(['prod-cluster'],
+                         self.cloud.everything()['clusters'])
+        # Well before the 300 s delete timeout.
+        self.assertLess(self.clock() - start, 120)
+
+    def test_leftovers_listed_when_delete_keeps_failing(self):
+        self._populate(None, n=2)
+        stuck = PREFIX + 's0016-01'
+        self.cloud.stuck_delete_names.add(stuck)
+        res = self._cleaner(prefix=PREFIX, max_attempts=3).run()
+        names = [x['name'] for x in res.leftovers]
+        self.assertIn(stuck, names)
+        # Its template cannot go while the cluster stays.
+        self.assertIn(PREFIX + 'template',
+                      self.cloud.everything()['templates'])
+
+    def test_delete_timeout_scales_with_size(self):
+        self.assertGreater(cleanup_mod.delete_timeout(1000),
+                           cleanup_mod.delete_timeout(2))
+        self.assertEqual(2 * cleanup_mod.delete_timeout(16),
+                         cleanup_mod.delete_timeout(16, scale=2))
+
+    def test_backoff(self):
+        b = cleanup_mod.Backoff(initial=2, factor=2, maximum=10)
+        self.assertEqual([2, 4, 8, 10, 10], [b.next() for _ in range(5)])
+
+    def test_partial_release_keeps_other_clusters(self):
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self._populate(j, n=3)
+        keep = PREFIX + 's0016-02'
+        names = set(e.name for e in j.pending('cluster')) - {keep}
+        self._cleaner(journal=j, prefix=PREFIX, names=names).run()
+        left = self.cloud.everything()
+        self.assertEqual(sorted([keep, 'prod-cluster']), left['clusters'])
+        self.assertEqual([PREFIX + 'template'], left['templates'])
+        self.assertEqual([keep], [e.name for e in j.pending('cluster')])
+
+    def test_unknown_kinds_are_leftovers(self):
+        j = journal_mod.Journal(self.path, RUN_ID)
+        j.record('volume', 'v1', {'id': 'vol-1'})
+        res = self._cleaner(journal=j, prefix=PREFIX).run()
+        self.assertEqual(['v1'], [x['name'] for x in res.leftovers])

@@ -1,0 +1,124 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""Preflight checks and the known defects table."""
+
+import testtools
+
+from magnum_cern_driver.selftest import plan as plan_mod
+from magnum_cern_driver.selftest import preflight
+from tests.unit.selftest import fakes
+
+
+class TestDefects(testtools.TestCase):
+    def test_table_first_entry_is_the_heat_thread_leak(self):
+        d = preflight.load_defects()[0]
+        self.assertEqual('heat-per-stack-thread-leak', d['id'])
+        for key in ('symptom', 'consequence', 'workaround', 'fix'):
+            self.assertTrue(d.get(key), key)
+
+    def test_version_matching(self):
+        m = preflight.version_matches
+        self.assertTrue(m('27.0.1', ['27.0.1']))
+        self.assertTrue(m('v27.0.1', ['27.0.1']))
+        self.assertFalse(m('27.0.2', ['27.0.1']))
+        self.assertFalse(m('27.0.10', ['27.0.1']))
+        self.assertTrue(m('27.0.5', ['27.0.0..27.1']))
+        self.assertFalse(m('28.0.0', ['27.0.0..27.1']))
+        self.assertFalse(m('unknown', ['27.0.1']))
+
+    def test_match_by_component(self):
+        found = preflight.match_defects({'heat': '27.0.1',
+                                         'magnum': '27.0.1'})
+        ids = [d['id'] for d in found]
+        self.assertIn('heat-per-stack-thread-leak', ids)
+        self.assertEqual({'heat'}, set(d['component'] for d in found))
+        self.assertNotIn('heat-per-stack-thread-leak', [
+            d['id'] for d in preflight.match_defects({'heat': '26.0.0'})])
+
+
+class TestPreflight(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self._fresh()
+
+    def _fresh(self):
+        self.cloud = fakes.FakeCloud(fakes.FakeClock(), hollow=False,
+                                     kind='cloud')
+        self.spec = {'name': 'mcst-t', 'coe': 'kubernetes',
+                     'image_id': 'img-1', 'driver': 'k8s_cern_heat_v1',
+                     'flavor_id': 'm1', 'labels': {}}
+        self.cloud.services['compute'] = 'http://nova'
+        self.cloud.flavors['m1'] = {'id': 'm1', 'name': 'm1', 'vcpus': 4,
+                                    'ram': 8192, 'disk': 40}
+
+    def pf(self, max_nodes=1000, **kw):
+        return preflight.Preflight(self.cloud, plan_mod.build(max_nodes),
+                                   template_spec=self.spec, **kw)
+
+    def test_full_preflight(self):
+        self.cloud.quota.update({'instances': {'limit': 2000, 'in_use': 10},
+                                 'cores': {'limit': -1, 'in_use': 0}})
+        doc = self.pf().run()
+        names = [c['name'] for c in doc['checks']]
+        for name in ('credentials', 'endpoint orchestration',
+                     'magnum api version', 'image', 'flavor_id',
+                     'quota instances', 'quota cores', 'heat budget',
+                     'known defect heat-per-stack-thread-leak'):
+            self.assertIn(name, names)
+        self.assertEqual(1000, doc['budget']['workers'])
+        self.assertGreater(doc['budget']['max_resources_per_stack'], 1000)
+        fp = doc['fingerprint']
+        self.assertEqual('27.0.1', fp['versions']['heat'])
+        self.assertEqual('1.14', fp['versions']['magnum_api_max'])
+        self.assertEqual('almalinux', fp['template']['image_os_distro'])
+        # No master flavor: masters use the worker flavor.
+        self.assertEqual(1001 * 4, doc['quota']['need']['cores'])
+        self.assertEqual(16, len(fp['target']['cloud_id']))
+
+    def test_fatal_findings(self):
+        cases = [
+            (lambda: self.cloud.quota.update(
+                {'instances': {'limit': 500, 'in_use': 0}}),
+             'instances needs 1001, 500 available'),
+            (lambda: self.spec.update(driver='k8s_capi_helm_v1'),
+             "template driver is 'k8s_capi_helm_v1'"),
+            (lambda: self.spec.update(coe='swarm'), "coe is 'swarm'"),
+            (lambda: self.spec.update(image_id='nope'),
+             'image nope not found'),
+            (lambda: self.spec.update(flavor_id='m9'),
+             'flavor m9 not found'),
+        ]
+        for change, needle in cases:
+            self._fresh()
+            change()
+            e = self.assertRaises(preflight.PreflightError,
+                                  self.pf().run)
+            self.assertIn(needle, str(e))
+
+    def test_cloud_id(self):
+        a = {'auth_url': 'http://k:5000/v3', 'region': 'R',
+             'project_id': 'p'}
+        b = dict(a, auth_url='http://k:6000/v3', project_id='q')
+        self.assertNotEqual(preflight.cloud_id(a), preflight.cloud_id(b))
+        # A rebuilt rehearsal (new ports, new project) is the same target.
+        self.assertEqual(preflight.cloud_id(a, 'rehearsal'),
+                         preflight.cloud_id(b, 'rehearsal'))
+
+    def test_versions_given_win_and_rehearsal_has_no_flavor_check(self):
+        del self.cloud.services['compute']
+        self.cloud.build_info = {'engine': {'revision': 'unknown'}}
+        doc = self.pf(max_nodes=2, versions={'heat': '27.0.1'}).run()
+        fp = doc['fingerprint']
+        self.assertEqual('given on the command line',
+                         fp['version_sources']['heat'])
+        flavor = [c for c in doc['checks'] if c['name'] == 'flavor_id'][0]
+        self.assertTrue(flavor['skipped'])
