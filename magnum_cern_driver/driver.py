@@ -23,6 +23,7 @@ with only the parameters that changed, and the template only when the
 shard layout changed, so Heat leaves every other shard alone.
 """
 
+import datetime
 import hashlib
 import json
 
@@ -126,6 +127,23 @@ def changed_parameters(spec, current, resend_hidden=False):
 
 def _warn_label(name):
     LOG.warning('Ignoring unknown label %s', name)
+
+
+# How long a cluster may sit in CREATE_IN_PROGRESS with no Heat stack (the
+# conductor crashed between accepting the create and creating the stack)
+# before the poll fails it.
+STACKLESS_GRACE_SECONDS = 600
+_UNKNOWN = object()
+
+
+def _age_seconds(cluster):
+    created = getattr(cluster, 'created_at', None)
+    if created is None:
+        return 0
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=datetime.timezone.utc)
+    return (datetime.datetime.now(datetime.timezone.utc)
+            - created).total_seconds()
 
 
 class Driver(driver.Driver):
@@ -290,13 +308,29 @@ class Driver(driver.Driver):
 
     def _poll(self, context, cluster):
         if not cluster.stack_id:
-            if cluster.status == CS.DELETE_IN_PROGRESS:
-                self._finish_delete(context, cluster)
-            elif cluster.status == CS.CREATE_IN_PROGRESS:
-                cluster.status = CS.CREATE_FAILED
-                cluster.status_reason = 'No Heat stack was created'
+            # The conductor saves stack_id only after create_cluster (or a
+            # delete) returns, and this poll runs beside it: look the stack
+            # up by its name before concluding there is none.
+            stack_id = self._stack_id_by_name(context, cluster)
+            if stack_id is _UNKNOWN:
+                return
+            if stack_id:
+                cluster.stack_id = stack_id
                 cluster.save()
-            return
+            elif cluster.status == CS.DELETE_IN_PROGRESS:
+                self._finish_delete(context, cluster)
+                return
+            elif cluster.status == CS.CREATE_IN_PROGRESS:
+                if _age_seconds(cluster) < STACKLESS_GRACE_SECONDS:
+                    return
+                cluster.status = CS.CREATE_FAILED
+                cluster.status_reason = (
+                    'No Heat stack was created within %d s'
+                    % STACKLESS_GRACE_SECONDS)
+                cluster.save()
+                return
+            else:
+                return
         name = self._stack_name(cluster)
         try:
             api = heat.Heat(context, retries=0)
@@ -389,6 +423,17 @@ class Driver(driver.Driver):
                 cluster.coe_version = kube
                 cluster.container_version = containerd
         cluster.save()
+
+    def _stack_id_by_name(self, context, cluster):
+        try:
+            return heat.Heat(context, retries=0).find_stack_id(
+                self._stack_name(cluster))
+        except heat.HeatError as e:
+            reason = status_mod.transient_reason(e)
+            if cluster.status_reason != reason:
+                cluster.status_reason = reason
+                cluster.save()
+            return _UNKNOWN
 
     def _finish_delete(self, context, cluster):
         # The request user's delete already removed the credentials; this
@@ -704,9 +749,18 @@ class Driver(driver.Driver):
     def delete_cluster(self, context, cluster):
         self._forget_credentials(context, cluster)
         if not cluster.stack_id:
-            LOG.info('Cluster %s has no stack; nothing to delete in Heat',
-                     cluster.uuid)
-            return
+            # A delete that races the create: the stack may exist already
+            # without its id saved on the cluster.
+            try:
+                stack_id = heat.Heat(context).find_stack_id(
+                    self._stack_name(cluster))
+            except heat.HeatError as e:
+                raise _error('Cannot look up the cluster stack: %s' % e)
+            if not stack_id:
+                LOG.info('Cluster %s has no stack; nothing to delete in '
+                         'Heat', cluster.uuid)
+                return
+            cluster.stack_id = stack_id
         try:
             started = heat.Heat(context).delete_stack(
                 cluster.stack_id, self._stack_name(cluster))

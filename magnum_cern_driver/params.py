@@ -273,6 +273,14 @@ def _check_nodegroups(inputs):
                                'Heat resource key' % (keys[key], ng.name))
         keys[key] = ng.name
         masters += ng.is_master
+        if not ng.flavor_id:
+            raise InvalidInput(
+                'nodegroup %s has no flavor: set %s on the cluster template '
+                'or the cluster' % (ng.name, 'master_flavor_id'
+                                    if ng.is_master else 'flavor_id'))
+        if not ng.image_id:
+            raise InvalidInput('nodegroup %s has no image: set image_id on '
+                               'the cluster template' % ng.name)
         if ng.node_count < 0:
             raise InvalidInput('nodegroup %s: node_count must be >= 0'
                                % ng.name)

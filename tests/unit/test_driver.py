@@ -12,6 +12,7 @@
 """The driver with real Magnum objects (SQLite) and a fake Heat/Keystone
 at the HTTP boundary (tests/unit/fakes_heat.py)."""
 
+import datetime
 import inspect
 import logging
 import socket
@@ -303,9 +304,27 @@ class StatusTest(DriverTestBase):
         self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
         self.assertIn('RuntimeError', cluster.status_reason)
 
-    def test_create_without_stack_fails_in_poll(self):
+    def test_create_without_stack_fails_in_poll_after_grace(self):
+        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        cluster.created_at = (datetime.datetime.now(datetime.timezone.utc)
+                              - datetime.timedelta(
+                                  seconds=driver.STACKLESS_GRACE_SECONDS + 5))
+        cluster.save()
         cluster = self.poll()
         self.assertEqual('CREATE_FAILED', cluster.status)
+        self.assertIn('No Heat stack', cluster.status_reason)
+
+    def test_poll_during_create_waits_for_the_stack(self):
+        # The periodic task may poll before the conductor saved stack_id.
+        self.assertEqual('CREATE_IN_PROGRESS', self.poll().status)
+
+    def test_poll_adopts_stack_created_but_not_yet_saved(self):
+        self.driver.create_cluster(self.ctx, self.cluster, 60)
+        stack_id = self.cluster.stack_id
+        # the conductor has not saved the cluster yet; the poll reads the DB
+        cluster = self.poll()
+        self.assertEqual(stack_id, cluster.stack_id)
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
 
 
 class DeleteTest(DriverTestBase):
@@ -342,6 +361,15 @@ class DeleteTest(DriverTestBase):
         self.cluster.status = 'DELETE_IN_PROGRESS'
         self.cluster.save()
         self.assertEqual('DELETE_COMPLETE', self.poll().status)
+
+    def test_delete_racing_the_create_deletes_the_stack(self):
+        self.driver.create_cluster(self.ctx, self.cluster, 60)
+        stack = self.cloud.stack(self.cluster.stack_id)
+        # the DELETE arrives before the conductor saved stack_id
+        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        self.assertIsNone(cluster.stack_id)
+        self.driver.delete_cluster(self.ctx, cluster)
+        self.assertEqual('DELETE_IN_PROGRESS', stack.status)
 
     def test_heat_refuses_delete(self):
         stack, cluster = self.complete()

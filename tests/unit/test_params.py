@@ -205,6 +205,16 @@ class TestBuildStack(testtools.TestCase):
         inputs.nodegroups[1].role = 'master'
         self.assertRaises(params.InvalidInput, self.build, inputs)
 
+    def test_missing_flavor_or_image_named_before_heat(self):
+        inputs = budget.example_inputs(1, 2)
+        inputs.nodegroups[0].flavor_id = None
+        e = self.assertRaises(params.InvalidInput, self.build, inputs)
+        self.assertIn('master_flavor_id', str(e))
+        inputs = budget.example_inputs(1, 2)
+        inputs.nodegroups[1].image_id = ''
+        e = self.assertRaises(params.InvalidInput, self.build, inputs)
+        self.assertIn('default-worker has no image', str(e))
+
     def test_resize_keeps_layout_and_sets_removal(self):
         inputs = budget.example_inputs(1, 148)
         current = {'default-worker': [50, 50, 50]}
