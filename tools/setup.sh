@@ -35,18 +35,23 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}"
+    # The rehearsal runs private RabbitMQ, MariaDB and nginx instances on
+    # ports of its own: keep the packages' system services from starting
+    # (policy-rc.d), and leave an existing policy alone.
+    policy=/usr/sbin/policy-rc.d
+    created_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        created_policy=1
+    fi
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-# The rehearsal runs its own private RabbitMQ and MariaDB; the system-wide
-# ones that the packages start are not needed.
-for svc in rabbitmq-server mariadb; do
-    if command -v systemctl >/dev/null 2>&1 \
-            && systemctl is-active --quiet "$svc" 2>/dev/null; then
-        as_root systemctl stop "$svc" || true
+    if [ "$created_policy" -eq 1 ]; then
+        as_root rm -f "$policy"
     fi
-done
+fi
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "setup: creating $VENV"

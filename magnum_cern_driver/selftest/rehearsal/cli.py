@@ -1,0 +1,243 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""``magnum-cern-selftest rehearsal up|down|status|logs``."""
+
+import argparse
+import json
+import sys
+import time
+
+from magnum_cern_driver.selftest.rehearsal import state as state_mod
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_NOT_UP = 3
+LOG_NAMES = ('mariadb', 'epmd', 'rabbitmq', 'keystone', 'cloud-standin',
+             'glance', 'heat-api', 'heat-engine', 'magnum-api',
+             'magnum-conductor')
+
+
+def _delay(text):
+    """``5`` -> 5.0; ``uniform:20:40``; ``normal:30:5``; a JSON object."""
+    text = text.strip()
+    if text.startswith('{'):
+        return json.loads(text)
+    parts = text.split(':')
+    if len(parts) == 1:
+        return float(parts[0])
+    dist, args = parts[0], [float(a) for a in parts[1:]]
+    keys = {'fixed': ('value',), 'uniform': ('min', 'max'),
+            'normal': ('mean', 'stddev'), 'lognormal': ('mu', 'sigma'),
+            'exponential': ('mean',)}.get(dist)
+    if not keys or len(args) != len(keys):
+        raise argparse.ArgumentTypeError(
+            'expected seconds, or dist:args with dist in fixed:V, '
+            'uniform:MIN:MAX, normal:MEAN:SD, lognormal:MU:SIGMA, '
+            'exponential:MEAN')
+    delay = dict(zip(keys, args))
+    delay['dist'] = dist
+    return delay
+
+
+def _rate(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError('failure rate must be in [0, 1]')
+    return value
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        'rehearsal', help='the local control plane (real Keystone, Glance, '
+        'Heat, Magnum; hollow data plane)',
+        description='Run the real Magnum + Heat control plane on 127.0.0.1 '
+        'with stand-in Nova/Neutron/Cinder/Octavia resources.')
+    p.add_argument('--state-dir', default=None,
+                   help='state directory (default: $%s or '
+                   '~/.local/state/magnum-cern-selftest/rehearsal)'
+                   % state_mod.ENV_STATE_DIR)
+    sub = p.add_subparsers(dest='rehearsal_command', metavar='COMMAND')
+    sub.required = True
+
+    up = sub.add_parser('up', help='start what is not running (idempotent)')
+    up.add_argument('--boot-delay', type=_delay, default=None,
+                    help='stand-in server boot delay: seconds, or '
+                    'uniform:MIN:MAX, normal:MEAN:SD, exponential:MEAN, ...')
+    up.add_argument('--failure-rate', type=_rate, default=None,
+                    help='probability that a stand-in server fails to boot')
+    up.add_argument('--max-resources-per-stack', type=int, default=None,
+                    help="Heat's limit (default 2048; -1 for unlimited); "
+                    'takes effect when Heat (re)starts')
+    up.add_argument('--heat-engine-workers', type=int, default=None,
+                    help='heat-engine worker processes (default 2)')
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser('down', help='stop exactly what up started')
+    down.add_argument('--purge', action='store_true',
+                      help='also remove the state directory (all data)')
+    down.set_defaults(func=cmd_down)
+
+    status = sub.add_parser('status', help='what runs and answers')
+    status.add_argument('--json', action='store_true')
+    status.set_defaults(func=cmd_status)
+
+    logs = sub.add_parser('logs', help="show a service's log tail")
+    logs.add_argument('service', nargs='?', choices=LOG_NAMES,
+                      help='one service (default: all, briefly)')
+    logs.add_argument('-n', '--lines', type=int, default=None)
+    logs.add_argument('-f', '--follow', action='store_true')
+    logs.set_defaults(func=cmd_logs)
+
+    bench = sub.add_parser(
+        'bench', help='create one large cluster through Magnum and measure')
+    bench.add_argument('--masters', type=int, default=3)
+    bench.add_argument('--workers', type=int, default=1000)
+    bench.add_argument('--keep', action='store_true',
+                       help='do not delete the cluster afterwards')
+    bench.add_argument('--timeout', type=int, default=1800)
+    bench.set_defaults(func=cmd_bench)
+
+    standins = sub.add_parser(
+        'standins', help='change stand-in behaviour while running')
+    standins.add_argument('--type', default='OS::Nova::Server')
+    standins.add_argument('--boot-delay', type=_delay, default=None)
+    standins.add_argument('--failure-rate', type=_rate, default=None)
+    standins.add_argument('--fail-names', nargs='*', default=None,
+                          help='regexes: matching resources always fail')
+    standins.set_defaults(func=cmd_standins)
+    return p
+
+
+def _get(args):
+    from magnum_cern_driver.selftest import rehearsal
+    return rehearsal.get(args.state_dir)
+
+
+def cmd_up(args):
+    from magnum_cern_driver.selftest.rehearsal import core
+    reh = _get(args)
+    t0 = time.monotonic()
+    try:
+        timings = reh.up(boot_delay=args.boot_delay,
+                         failure_rate=args.failure_rate,
+                         max_resources_per_stack=args.max_resources_per_stack,
+                         heat_engine_workers=args.heat_engine_workers)
+    except core.ServiceError as e:
+        print('rehearsal up failed: %s' % e, file=sys.stderr)
+        return EXIT_ERROR
+    print('rehearsal up in %.1f s (%s)' % (
+        time.monotonic() - t0,
+        ', '.join('%s %ss' % kv for kv in timings.items() if kv[0] !=
+                  'total')))
+    print(reh.describe())
+    print('export OS_CLIENT_CONFIG_FILE=%s OS_CLOUD=%s'
+          % (reh.clouds_yaml_path, reh.cloud_name))
+    return EXIT_OK
+
+
+def cmd_down(args):
+    reh = _get(args)
+    leftover = reh.down(purge=args.purge)
+    if leftover:
+        print('rehearsal down: ports still listening: %s' % leftover,
+              file=sys.stderr)
+        return EXIT_ERROR
+    print('rehearsal down')
+    return EXIT_OK
+
+
+def cmd_status(args):
+    reh = _get(args)
+    status = reh.status()
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    elif not status:
+        print('rehearsal: never brought up in %s' % reh.state_dir)
+    else:
+        for name, st in status.items():
+            state = ('up' if st['answers'] else 'not answering') \
+                if st['running'] else 'stopped'
+            print('%-17s %-14s pid %-8s ports %s' % (
+                name, state, st['pid'] or '-',
+                ','.join(map(str, st['ports'])) or '-'))
+    ok = bool(status) and all(s['running'] and s['answers']
+                              for s in status.values())
+    return EXIT_OK if ok else EXIT_NOT_UP
+
+
+def cmd_logs(args):
+    from magnum_cern_driver.selftest.rehearsal import procs
+    reh = _get(args)
+    names = [args.service] if args.service else list(LOG_NAMES)
+    lines = args.lines or (50 if args.service else 5)
+    for name in names:
+        path = reh.layout.log(name)
+        if not args.service:
+            print('==> %s <==' % path)
+        print(procs.tail(path, lines))
+    if args.follow and args.service:
+        path = reh.layout.log(args.service)
+        with open(path) as f:
+            f.seek(0, 2)
+            try:
+                while True:
+                    line = f.readline()
+                    if line:
+                        sys.stdout.write(line)
+                        sys.stdout.flush()
+                    else:
+                        time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+    return EXIT_OK
+
+
+def cmd_bench(args):
+    from magnum_cern_driver.selftest.rehearsal import bench
+    from magnum_cern_driver.selftest.rehearsal import core
+    try:
+        reh = core.ensure_up(args.state_dir)
+    except core.ServiceError as e:
+        print('rehearsal up failed: %s' % e, file=sys.stderr)
+        return EXIT_ERROR
+    result = bench.run(reh, masters=args.masters, workers=args.workers,
+                       delete=not args.keep, timeout=args.timeout)
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return EXIT_OK if result['status'] == 'CREATE_COMPLETE' else EXIT_ERROR
+
+
+def cmd_standins(args):
+    reh = _get(args)
+    try:
+        config = reh.configure_standins(
+            boot_delay=args.boot_delay, failure_rate=args.failure_rate,
+            resource_type=args.type, fail_names=args.fail_names)
+    except ValueError as e:
+        print('rehearsal standins: %s' % e, file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(config, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def main(argv=None):
+    """Run ``rehearsal`` alone (python -m ...rehearsal.cli up)."""
+    parser = argparse.ArgumentParser(prog='magnum-cern-selftest')
+    sub = parser.add_subparsers(dest='command')
+    sub.required = True
+    add_parser(sub)
+    args = parser.parse_args(['rehearsal'] + list(
+        sys.argv[1:] if argv is None else argv))
+    return args.func(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

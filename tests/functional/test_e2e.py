@@ -1,0 +1,216 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""End to end through Magnum's REST API, on the local rehearsal.
+
+The real Magnum API and conductor run our driver; the real Heat engine
+builds our templates with stand-in servers. Sizes stay small (at most 32
+workers) so CI can afford them.
+"""
+
+import uuid
+
+from heatclient import client as heat_client
+from magnumclient import client as magnum_client
+from magnumclient import exceptions as magnum_exc
+import openstack
+
+from tests.functional import base
+
+# Nodegroups need microversion >= 1.9; 1.10 is the newest magnumclient
+# speaks for nodegroup create.
+MAGNUM_API_VERSION = '1.10'
+CREATE_TIMEOUT = 300
+UPDATE_TIMEOUT = 300
+DELETE_TIMEOUT = 300
+FAIL_PATTERN = '-failme-'
+
+
+class TestClusterLifecycle(base.FunctionalTestCase):
+    """One class: the tests share the rehearsal and run one after another."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.skip_reason = base.driver_missing()
+        if cls.skip_reason:
+            return
+        cls.reh = base.shared_rehearsal()
+        conn = openstack.connect(**cls.reh.cloud_config())
+        cls.session = conn.session
+        cls.magnum = magnum_client.Client(
+            '1', session=conn.session, api_version=MAGNUM_API_VERSION,
+            service_type='container-infra', interface='public',
+            region_name=cls.reh.cloud_config()['region_name'])
+        cls.heat = heat_client.Client(
+            '1', session=conn.session, service_type='orchestration',
+            interface='public',
+            region_name=cls.reh.cloud_config()['region_name'])
+
+    def setUp(self):
+        super().setUp()
+        if self.skip_reason:
+            self.skipTest(self.skip_reason)
+
+    # helpers --------------------------------------------------------------
+    def _name(self, kind):
+        return 'e2e-%s-%s' % (kind, uuid.uuid4().hex[:8])
+
+    def _template(self, **extra):
+        kwargs = dict(name=self._name('ct'), coe='kubernetes',
+                      image_id=self.reh.image_name, server_type='vm',
+                      network_driver='flannel', flavor_id='m1.small',
+                      master_flavor_id='m1.medium',
+                      master_lb_enabled=False, floating_ip_enabled=False,
+                      labels={})
+        kwargs.update(extra)
+        ct = self.magnum.cluster_templates.create(**kwargs)
+        self.addCleanup(self._delete_template, ct.uuid)
+        return ct
+
+    def _delete_template(self, uuid_):
+        try:
+            self.magnum.cluster_templates.delete(uuid_)
+        except magnum_exc.NotFound:
+            pass
+
+    def _cluster(self, template, name=None, masters=1, workers=2):
+        cluster = self.magnum.clusters.create(
+            name=name or self._name('c'), cluster_template_id=template.uuid,
+            master_count=masters, node_count=workers)
+        self.addCleanup(self._delete_cluster, cluster.uuid)
+        return cluster
+
+    def _delete_cluster(self, uuid_):
+        try:
+            self._wait(uuid_, UPDATE_TIMEOUT)
+            self.magnum.clusters.delete(uuid_)
+        except magnum_exc.NotFound:
+            return
+        self._wait_gone(uuid_)
+
+    def _wait_gone(self, uuid_):
+        def gone():
+            try:
+                self.magnum.clusters.get(uuid_)
+            except magnum_exc.NotFound:
+                return True
+            return False
+        base.wait_for(gone, DELETE_TIMEOUT, what='cluster %s deleted'
+                      % uuid_)
+
+    def _wait(self, uuid_, timeout, since=None):
+        """The cluster once it settled (after ``since``, an updated_at).
+
+        Actions are cast to the conductor, so right after the API call the
+        cluster may still show the previous settled state.
+        """
+        def settled():
+            c = self.magnum.clusters.get(uuid_)
+            if c.status.endswith('IN_PROGRESS'):
+                return None
+            if since is not None and c.updated_at == since:
+                return None
+            return c
+        return base.wait_for(settled, timeout, what='cluster %s' % uuid_)
+
+    def _resize(self, cluster, count, **kwargs):
+        before = self.magnum.clusters.get(cluster.uuid).updated_at
+        self.magnum.clusters.resize(cluster.uuid, count, **kwargs)
+        return self._wait(cluster.uuid, UPDATE_TIMEOUT, since=before)
+
+    def _servers(self, cluster):
+        """``{physical id: resource}`` of the cluster's stand-in servers."""
+        resources = self.heat.resources.list(cluster.stack_id,
+                                             nested_depth=5)
+        return {r.physical_resource_id: r for r in resources
+                if r.resource_type == 'OS::Nova::Server'
+                and r.physical_resource_id}
+
+    def _wait_nodegroup(self, cluster_uuid, name, timeout):
+        def settled():
+            ng = self.magnum.nodegroups.get(cluster_uuid, name)
+            return None if ng.status.endswith('IN_PROGRESS') else ng
+        return base.wait_for(settled, timeout, what='nodegroup %s' % name)
+
+    # tests ----------------------------------------------------------------
+    def test_create_resize_nodegroups_delete(self):
+        ct = self._template()
+        cluster = self._cluster(ct, masters=1, workers=3)
+        c = self._wait(cluster.uuid, CREATE_TIMEOUT)
+        self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
+        self.assertEqual(3, c.node_count)
+        self.assertEqual(3, len(c.node_addresses))
+        self.assertEqual(1, len(c.master_addresses))
+        self.assertTrue(c.api_address)
+        servers = self._servers(c)
+        self.assertEqual(4, len(servers))
+
+        # Scale down, naming the node to remove.
+        # Workers are ResourceGroup members (named by their index); a
+        # master is the resource 'server' of its master.yaml stack.
+        workers = [sid for sid, r in servers.items()
+                   if r.resource_name.isdigit()]
+        self.assertEqual(3, len(workers))
+        victim = sorted(workers)[0]
+        c = self._resize(c, 2, nodes_to_remove=[victim])
+        self.assertEqual('UPDATE_COMPLETE', c.status, c.status_reason)
+        self.assertEqual(2, c.node_count)
+        self.assertEqual(2, len(c.node_addresses))
+        after = self._servers(c)
+        self.assertNotIn(victim, after)
+        self.assertEqual(3, len(after))
+
+        # Scale up again.
+        c = self._resize(c, 5)
+        self.assertEqual('UPDATE_COMPLETE', c.status, c.status_reason)
+        self.assertEqual(5, len(c.node_addresses))
+
+        # A second worker nodegroup, then its removal.
+        self.magnum.nodegroups.create(c.uuid, name='extra', node_count=2,
+                                      flavor_id='m1.large')
+        ng = self._wait_nodegroup(c.uuid, 'extra', UPDATE_TIMEOUT)
+        self.assertEqual('CREATE_COMPLETE', ng.status, ng.status_reason)
+        self.assertEqual(2, ng.node_count)
+        self.assertEqual(5 + 2 + 1, len(self._servers(c)))
+        self.magnum.nodegroups.delete(c.uuid, 'extra')
+
+        def ng_gone():
+            names = [n.name for n in self.magnum.nodegroups.list(c.uuid)]
+            return 'extra' not in names
+        base.wait_for(ng_gone, UPDATE_TIMEOUT, what='nodegroup deleted')
+        self.assertEqual(5 + 1, len(self._servers(c)))
+
+        # Delete: the cluster and its stack go away.
+        stack_id = c.stack_id
+        self.magnum.clusters.delete(c.uuid)
+        self._wait_gone(c.uuid)
+        stacks = [s.id for s in self.heat.stacks.list()]
+        self.assertNotIn(stack_id, stacks)
+
+    def test_injected_failure_reaches_status_reason(self):
+        ct = self._template()
+        self.reh.configure_standins(fail_names=[FAIL_PATTERN])
+        cluster = self._cluster(ct, name=self._name('c') + FAIL_PATTERN +
+                                'x', masters=1, workers=2)
+        c = self._wait(cluster.uuid, CREATE_TIMEOUT)
+        self.assertEqual('CREATE_FAILED', c.status)
+        self.assertIn('injected failure', c.status_reason or '')
+
+    def test_small_cluster_32_workers(self):
+        # Three masters need the API load balancer (stand-in Octavia).
+        ct = self._template(master_lb_enabled=True)
+        cluster = self._cluster(ct, masters=3, workers=32)
+        c = self._wait(cluster.uuid, CREATE_TIMEOUT)
+        self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
+        self.assertEqual(32, len(c.node_addresses))
+        self.assertEqual(3, len(c.master_addresses))
+        self.assertEqual(32, len(set(c.node_addresses)))

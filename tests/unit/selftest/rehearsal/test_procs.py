@@ -1,0 +1,142 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""Process handling: recorded pids, groups, descendants, SIGKILL."""
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import time
+
+import testtools
+
+from magnum_cern_driver.selftest.rehearsal import cli
+from magnum_cern_driver.selftest.rehearsal import procs
+
+# A parent that ignores SIGTERM (like Magnum's conductor) with a child that
+# left its process group (like Erlang's helpers).
+STUBBORN = '''
+import os, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],
+                 start_new_session=True)
+print('ready', flush=True)
+time.sleep(60)
+'''
+
+
+class TestProcs(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp()
+        self.log = os.path.join(self.dir, 'svc.log')
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open(self.log) as f:
+                if 'ready' in f.read():
+                    return
+            time.sleep(0.05)
+        self.fail('child never got ready')
+
+    def test_stop_kills_group_and_descendants(self):
+        proc = procs.start([sys.executable, '-c', STUBBORN], self.log)
+        self.addCleanup(proc.wait)
+        started = procs.start_time(proc.pid)
+        self._wait_ready()
+        family = [proc.pid] + procs.descendants(proc.pid)
+        self.assertEqual(2, len(family))
+        times = {p: procs.start_time(p) for p in family}
+        killed = procs.stop(proc.pid, started, grace=0.5)
+        self.assertTrue(killed)
+        proc.wait()
+        for pid, t in times.items():
+            self.assertFalse(procs.alive(pid, t), pid)
+
+    def test_alive_checks_start_time(self):
+        proc = procs.start([sys.executable, '-c',
+                            'import time; time.sleep(30)'], self.log)
+        self.addCleanup(proc.wait)
+        started = procs.start_time(proc.pid)
+        self.assertTrue(procs.alive(proc.pid, started))
+        self.assertFalse(procs.alive(proc.pid, started + 1))
+        self.assertFalse(procs.stop(proc.pid, started + 1, grace=0.1))
+        self.assertFalse(procs.stop(proc.pid, started, grace=5))
+        proc.wait()
+        self.assertFalse(procs.alive(proc.pid, started))
+
+    def test_child_env_drops_credentials(self):
+        self.useFixture(__import__('fixtures').EnvironmentVariable(
+            'OS_PASSWORD', 'x'))
+        env = procs.child_env({'A': 'b'})
+        self.assertNotIn('OS_PASSWORD', env)
+        self.assertEqual('b', env['A'])
+
+    def test_listening_ports(self):
+        sock = socket.socket()
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+        self.assertEqual([], procs.listening_ports([port]))
+        sock.listen()
+        self.addCleanup(sock.close)
+        self.assertEqual([port], procs.listening_ports([port, 1]))
+
+    def test_service_error_names_service_and_tails_log(self):
+        with open(self.log, 'w') as f:
+            f.write(''.join('line %d\n' % i for i in range(100)))
+        err = procs.ServiceError('heat-engine', 'exited during start-up',
+                                 self.log, lines=3)
+        self.assertTrue(str(err).startswith(
+            'heat-engine: exited during start-up'))
+        self.assertIn('line 99', str(err))
+        self.assertNotIn('line 96', str(err))
+
+
+class TestCli(testtools.TestCase):
+
+    def _parse(self, *argv):
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers(dest='command')
+        cli.add_parser(sub)
+        return parser.parse_args(['rehearsal'] + list(argv))
+
+    def test_subcommands(self):
+        for cmd in ('up', 'down', 'status', 'logs'):
+            args = self._parse('--state-dir', '/x', cmd)
+            self.assertTrue(callable(args.func))
+            self.assertEqual('/x', args.state_dir)
+
+    def test_up_options(self):
+        args = self._parse('up', '--boot-delay', 'uniform:20:40',
+                           '--failure-rate', '0.1',
+                           '--max-resources-per-stack', '-1')
+        self.assertEqual({'dist': 'uniform', 'min': 20.0, 'max': 40.0},
+                         args.boot_delay)
+        self.assertEqual(0.1, args.failure_rate)
+        self.assertEqual(-1, args.max_resources_per_stack)
+
+    def test_delay_forms(self):
+        self.assertEqual(5.0, cli._delay('5'))
+        self.assertEqual({'dist': 'normal', 'mean': 30.0, 'stddev': 5.0},
+                         cli._delay('normal:30:5'))
+        self.assertEqual({'dist': 'fixed', 'value': 1},
+                         cli._delay('{"dist": "fixed", "value": 1}'))
+        self.assertRaises(argparse.ArgumentTypeError, cli._delay, 'zipf:1')
+
+    def test_status_of_nothing(self):
+        d = tempfile.mkdtemp()
+        args = self._parse('--state-dir', os.path.join(d, 'none'),
+                           'status')
+        self.assertEqual(cli.EXIT_NOT_UP, args.func(args))
