@@ -242,9 +242,15 @@ class Driver(driver.Driver):
                 timeout_mins=timeout,
                 tags=['magnum', 'magnum-cluster-%s' % cluster.uuid],
                 secrets=self._secret_values(secrets))
-        except heat.HeatTransient as e:
+        except heat.HeatError as e:
+            if not isinstance(e, heat.HeatTransient) and e.code != 409:
+                if cred[0]:
+                    self._forget_credentials(context, cluster)
+                raise _error('Heat refused to create the cluster stack: %s'
+                             % e)
             # The create may have reached Heat before the answer was lost
-            # (time-out, proxy error): adopt the stack if it exists.
+            # (time-out, proxy error; a retried POST then meets 409
+            # 'already exists'): adopt the stack if it exists.
             stack_id = self._find_stack(context, spec.stack_name)
             if stack_id is None:
                 if cred[0]:
@@ -426,7 +432,7 @@ class Driver(driver.Driver):
 
     def _stack_id_by_name(self, context, cluster):
         try:
-            return heat.Heat(context, retries=0).find_stack_id(
+            return heat.Heat(context, retries=0).find_stack_id_any_project(
                 self._stack_name(cluster))
         except heat.HeatError as e:
             reason = status_mod.transient_reason(e)
@@ -762,7 +768,19 @@ class Driver(driver.Driver):
                 return
             cluster.stack_id = stack_id
         try:
-            started = heat.Heat(context).delete_stack(
+            api = heat.Heat(context)
+            # A second delete request would cancel Heat's running delete
+            # ('Stack DELETE cancelled'): leave a running delete alone.
+            try:
+                current = api.get_stack(cluster.stack_id,
+                                        self._stack_name(cluster))
+            except heat.StackNotFound:
+                current = {}
+            if current.get('stack_status') == 'DELETE_IN_PROGRESS':
+                LOG.info('Cluster %s: stack %s is already being deleted',
+                         cluster.uuid, cluster.stack_id)
+                return
+            started = api.delete_stack(
                 cluster.stack_id, self._stack_name(cluster))
         except heat.HeatError as e:
             raise _error('Heat refused to delete the cluster stack: %s' % e)

@@ -426,14 +426,32 @@ def heat_lookup(cloud, handler, m, query, body):
         return err
     s = _find(cloud, caller, None, m.group(2))
     if s is None:
+        # As Heat: a lookup by name searches the caller's project only,
+        # for admins too.
         for candidate in list(cloud.stacks.values()):
-            if candidate.name == m.group(2) and _find(
-                    cloud, caller, candidate.name, candidate.id):
+            if (candidate.name == m.group(2)
+                    and candidate.tenant == caller[0]):
                 s = candidate
     if s is None:
         return _not_found(m.group(2))
     loc = '%s/stacks/%s/%s' % (cloud.heat_url(m.group(1)), s.name, s.id)
     return 302, {'location': loc}, {'Location': loc}
+
+
+def heat_list(cloud, handler, m, query, body):
+    caller, err = _heat_caller(cloud, handler, m.group(1))
+    if err:
+        return err
+    every = (query.get('global_tenant') or ['False'])[0] == 'True'
+    if every and caller[1] != ADMIN_USER:
+        return _error(403, 'Forbidden', 'global_tenant needs admin')
+    names = query.get('name')
+    found = [x for x in list(cloud.stacks.values())
+             if (every or x.tenant == caller[0])
+             and (not names or x.name in names)]
+    return 200, {'stacks': [
+        {'id': x.id, 'stack_name': x.name, 'project': x.tenant,
+         'stack_status': x.status, 'links': []} for x in found]}
 
 
 def heat_show(cloud, handler, m, query, body):
@@ -582,7 +600,7 @@ ROUTES = [
      {'POST': ks_appcred_create, 'GET': ks_appcred_list}),
     (r'/identity/v3/users/([^/]+)/application_credentials/([^/]+)',
      {'DELETE': ks_appcred_delete}),
-    (_T + r'/stacks', {'POST': heat_create}),
+    (_T + r'/stacks', {'POST': heat_create, 'GET': heat_list}),
     (_T + r'/stacks/([0-9a-f-]{36})', {'GET': heat_lookup}),
     (_T + r'/stacks/([^/]+)', {'GET': heat_lookup}),
     (_T + r'/stacks/([^/]+)/([0-9a-f-]{36})',

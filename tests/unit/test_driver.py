@@ -177,6 +177,16 @@ class CreateTest(DriverTestBase):
         self.assertEqual(self.cloud.stack().id, self.cluster.stack_id)
         self.assertEqual(1, len(self.cloud.app_creds))
 
+    def test_create_adopts_stack_on_conflict_from_retried_post(self):
+        # A POST whose answer timed out was retried and met 409: the first
+        # one created the stack, which is ours (the name holds our uuid).
+        self.driver.create_cluster(self.ctx, self.cluster, 60)
+        first = self.cluster.stack_id
+        self.cluster.stack_id = None
+        self.cloud.reject_create = (409, 'The Stack already exists')
+        self.driver.create_cluster(self.ctx, self.cluster, 60)
+        self.assertEqual(first, self.cluster.stack_id)
+
     def test_create_transient_failure_without_stack(self):
         self.cloud.fail_with = 503
         e = self.assertRaises(exception.MagnumException,
@@ -369,6 +379,14 @@ class DeleteTest(DriverTestBase):
         cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
         self.assertIsNone(cluster.stack_id)
         self.driver.delete_cluster(self.ctx, cluster)
+        self.assertEqual('DELETE_IN_PROGRESS', stack.status)
+
+    def test_second_delete_leaves_running_delete_alone(self):
+        stack, cluster = self.complete()
+        self.driver.delete_cluster(self.ctx, cluster)
+        deletes = self.cloud.count('DELETE', 'heat_delete')
+        self.driver.delete_cluster(self.ctx, cluster)
+        self.assertEqual(deletes, self.cloud.count('DELETE', 'heat_delete'))
         self.assertEqual('DELETE_IN_PROGRESS', stack.status)
 
     def test_heat_refuses_delete(self):
