@@ -61,6 +61,16 @@ class TestClusterLifecycle(base.FunctionalTestCase):
             self.skipTest(self.skip_reason)
 
     # helpers --------------------------------------------------------------
+    def _app_creds(self, cluster_uuid):
+        """The member user's application credentials of this cluster."""
+        user = self.session.get_user_id()
+        resp = self.session.get(
+            '/users/%s/application_credentials' % user,
+            endpoint_filter={'service_type': 'identity',
+                             'interface': 'public'})
+        return [c['name'] for c in resp.json()['application_credentials']
+                if c['name'].startswith('magnum-%s' % cluster_uuid)]
+
     def _name(self, kind):
         return 'e2e-%s-%s' % (kind, uuid.uuid4().hex[:8])
 
@@ -151,6 +161,7 @@ class TestClusterLifecycle(base.FunctionalTestCase):
         self.assertEqual(3, len(c.node_addresses))
         self.assertEqual(1, len(c.master_addresses))
         self.assertTrue(c.api_address)
+        self.assertEqual(1, len(self._app_creds(c.uuid)))
         servers = self._servers(c)
         self.assertEqual(4, len(servers))
 
@@ -193,8 +204,15 @@ class TestClusterLifecycle(base.FunctionalTestCase):
         stack_id = c.stack_id
         self.magnum.clusters.delete(c.uuid)
         self._wait_gone(c.uuid)
-        stacks = [s.id for s in self.heat.stacks.list()]
-        self.assertNotIn(stack_id, stacks)
+        # Heat may still list the stack for a moment after its delete
+        # completed (it is then DELETE_COMPLETE); anything else is a leak.
+
+        def stack_gone():
+            left = {s.id: s.stack_status for s in self.heat.stacks.list()}
+            return left.get(stack_id, 'DELETE_COMPLETE') == 'DELETE_COMPLETE'
+        base.wait_for(stack_gone, 60, what='stack %s deleted' % stack_id)
+        # ... and its application credential is gone from Keystone.
+        self.assertEqual([], self._app_creds(c.uuid))
 
     def test_injected_failure_reaches_status_reason(self):
         ct = self._template()
