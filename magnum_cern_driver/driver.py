@@ -224,13 +224,7 @@ class Driver(driver.Driver):
         # anything.
         secrets = self._secrets(context, cluster)
         self._build(inputs, secrets)
-        cred = (None, None)
-        if _opts().application_credentials:
-            try:
-                cred = credentials.create(context, cluster)
-            except credentials.CredentialError as e:
-                raise _error('Cannot create the cluster\'s application '
-                             'credential: %s' % e)
+        cred = self._new_credential(context, cluster)
         try:
             secrets.app_cred_id, secrets.app_cred_secret = cred
             spec = self._build(inputs, secrets)
@@ -270,6 +264,17 @@ class Driver(driver.Driver):
             raise
         LOG.info('Cluster %s: stack %s created (%s)', cluster.uuid,
                  cluster.stack_id, spec.stack_name)
+
+    @staticmethod
+    def _new_credential(context, cluster):
+        """(id, secret) of a new application credential (or Nones if off)."""
+        if not _opts().application_credentials:
+            return None, None
+        try:
+            return credentials.create(context, cluster)
+        except credentials.CredentialError as e:
+            raise _error('Cannot create the cluster\'s application '
+                         'credential: %s' % e)
 
     @staticmethod
     def _find_stack(context, stack_name):
@@ -682,13 +687,7 @@ class Driver(driver.Driver):
         # New user data for the masters needs a credential secret, which
         # is not kept: a fresh credential is made, old ones are deleted
         # when the cluster is deleted or rotated.
-        cred = (None, None)
-        if _opts().application_credentials:
-            try:
-                cred = credentials.create(context, cluster)
-            except credentials.CredentialError as e:
-                raise _error('Cannot create an application credential: %s'
-                             % e)
+        cred = self._new_credential(context, cluster)
         kube_tag = (cluster_template.labels or {}).get('kube_tag')
         inputs = self._inputs(cluster, cluster_template)
         for ng in inputs.nodegroups:
