@@ -354,10 +354,7 @@ class Driver(driver.Driver):
                     cluster.stack_id))
             return
         except heat.HeatError as e:
-            reason = status_mod.transient_reason(e)
-            if cluster.status_reason != reason:
-                cluster.status_reason = reason
-                cluster.save()
+            self._note_transient(cluster, e)
             return
         stack_status = stack.get('stack_status')
         if stack_status == 'DELETE_COMPLETE':
@@ -385,10 +382,7 @@ class Driver(driver.Driver):
         try:
             full = api.get_stack(cluster.stack_id, name, outputs=True)
         except heat.HeatError as e:
-            reason = status_mod.transient_reason(e)
-            if cluster.status_reason != reason:
-                cluster.status_reason = reason
-                cluster.save()
+            self._note_transient(cluster, e)
             return
         port = int(cluster.cluster_template.apiserver_port or 6443)
         observed = status_mod.from_outputs(
@@ -440,11 +434,16 @@ class Driver(driver.Driver):
             return heat.Heat(context, retries=0).find_stack_id_any_project(
                 self._stack_name(cluster))
         except heat.HeatError as e:
-            reason = status_mod.transient_reason(e)
-            if cluster.status_reason != reason:
-                cluster.status_reason = reason
-                cluster.save()
+            self._note_transient(cluster, e)
             return _UNKNOWN
+
+    @staticmethod
+    def _note_transient(cluster, error):
+        """Record Heat trouble in the reason; the next poll retries."""
+        reason = status_mod.transient_reason(error)
+        if cluster.status_reason != reason:
+            cluster.status_reason = reason
+            cluster.save()
 
     def _finish_delete(self, context, cluster):
         # The request user's delete already removed the credentials; this
