@@ -133,17 +133,31 @@ def _warn_label(name):
 # conductor crashed between accepting the create and creating the stack)
 # before the poll fails it.
 STACKLESS_GRACE_SECONDS = 600
+# A delete can race the create: Magnum's API accepts a DELETE while the
+# conductor is still inside create_cluster, before the stack exists, so
+# delete_cluster finds nothing to delete and the stack is created after
+# it. The poll reconciles: a stackless cluster being deleted is finished
+# only once a create can no longer be making its stack (this long after
+# the cluster was created), and a stack that is still not being deleted
+# this long after the delete was recorded is deleted then. (Right after
+# Heat accepts a DELETE the stack may still show its previous action for
+# a moment; a second DELETE would cancel the running one.)
+CREATE_REACH_SECONDS = 120
+DELETE_REACH_SECONDS = 60
 _UNKNOWN = object()
 
 
-def _age_seconds(cluster):
-    created = getattr(cluster, 'created_at', None)
-    if created is None:
+def _age_seconds(cluster, field='created_at'):
+    """Seconds since the cluster's ``created_at`` (or ``updated_at``)."""
+    when = getattr(cluster, field, None)
+    if when is None and field == 'updated_at':
+        when = getattr(cluster, 'created_at', None)
+    if when is None:
         return 0
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=datetime.timezone.utc)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return (datetime.datetime.now(datetime.timezone.utc)
-            - created).total_seconds()
+            - when).total_seconds()
 
 
 class Driver(driver.Driver):
@@ -325,11 +339,21 @@ class Driver(driver.Driver):
             stack_id = self._stack_id_by_name(context, cluster)
             if stack_id is _UNKNOWN:
                 return
+            if stack_id and cluster.status == CS.DELETE_IN_PROGRESS:
+                # delete_cluster ran (Magnum records DELETE_IN_PROGRESS
+                # after it) and found no stack: the create made it later.
+                LOG.warning('Cluster %s: the delete raced the create; '
+                            'deleting stack %s now', cluster.uuid, stack_id)
+                cluster.stack_id = stack_id
+                self._delete_stack(context, cluster)
+                cluster.save()
+                return
             if stack_id:
                 cluster.stack_id = stack_id
                 cluster.save()
             elif cluster.status == CS.DELETE_IN_PROGRESS:
-                self._finish_delete(context, cluster)
+                if _age_seconds(cluster) >= CREATE_REACH_SECONDS:
+                    self._finish_delete(context, cluster)
                 return
             elif cluster.status == CS.CREATE_IN_PROGRESS:
                 if _age_seconds(cluster) < STACKLESS_GRACE_SECONDS:
@@ -357,6 +381,16 @@ class Driver(driver.Driver):
             self._note_transient(cluster, e)
             return
         stack_status = stack.get('stack_status')
+        if (cluster.status == CS.DELETE_IN_PROGRESS
+                and not (stack_status or '').startswith('DELETE_')
+                and _age_seconds(cluster, 'updated_at')
+                >= DELETE_REACH_SECONDS):
+            LOG.warning('Cluster %s: stack %s is %s %d s after the delete; '
+                        'the delete missed it, deleting it now',
+                        cluster.uuid, cluster.stack_id, stack_status,
+                        DELETE_REACH_SECONDS)
+            self._delete_stack(context, cluster)
+            return
         if stack_status == 'DELETE_COMPLETE':
             if cluster.status == CS.DELETE_IN_PROGRESS:
                 self._finish_delete(context, cluster)
@@ -765,6 +799,10 @@ class Driver(driver.Driver):
                          'Heat', cluster.uuid)
                 return
             cluster.stack_id = stack_id
+        self._delete_stack(context, cluster)
+
+    def _delete_stack(self, context, cluster):
+        """Ask Heat to delete the cluster's stack (unless it is already)."""
         try:
             api = heat.Heat(context)
             # A second delete request would cancel Heat's running delete

@@ -366,10 +366,70 @@ class DeleteTest(DriverTestBase):
         self.driver.delete_cluster(other, cluster)
         self.assertEqual({}, self.cloud.app_creds)
 
+    def _age(self, cluster, field, seconds):
+        setattr(cluster, field, datetime.datetime.now(datetime.timezone.utc)
+                - datetime.timedelta(seconds=seconds))
+        cluster.save()
+
+    def _marked_deleting(self, cluster):
+        """What the conductor does after delete_cluster returned."""
+        cluster.status = 'DELETE_IN_PROGRESS'
+        cluster.save()
+
     def test_delete_without_stack(self):
+        self._age(self.cluster, 'created_at',
+                  driver.CREATE_REACH_SECONDS + 5)
         self.driver.delete_cluster(self.ctx, self.cluster)
-        self.cluster.status = 'DELETE_IN_PROGRESS'
-        self.cluster.save()
+        self._marked_deleting(self.cluster)
+        self.assertEqual('DELETE_COMPLETE', self.poll().status)
+
+    def test_stackless_delete_of_new_cluster_waits_for_the_create(self):
+        # The create may still be making the stack: not finished yet.
+        self.driver.delete_cluster(self.ctx, self.cluster)
+        self._marked_deleting(self.cluster)
+        self.assertEqual('DELETE_IN_PROGRESS', self.poll().status)
+
+    def test_delete_before_the_stack_exists_deletes_it_later(self):
+        # Seen on the rehearsal: DELETE accepted while the conductor was
+        # inside create_cluster; the delete found no stack, the create
+        # then made it. The poll deletes it and the delete completes.
+        creating = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
+        deleting = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
+        self.driver.delete_cluster(self.ctx, deleting)
+        self._marked_deleting(deleting)
+        self.driver.create_cluster(self.ctx, creating, 60)
+        stack = self.cloud.stack(creating.stack_id)
+        self.assertEqual('CREATE_IN_PROGRESS', stack.status)
+        cluster = self.poll()
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
+        self.assertEqual(stack.id, cluster.stack_id)
+        self.assertEqual('DELETE_IN_PROGRESS', stack.status)
+        del self.cloud.stacks[stack.id]
+        self.assertEqual('DELETE_COMPLETE', self.poll().status)
+        self.assertEqual({}, self.cloud.app_creds)
+
+    def test_stack_missed_by_the_delete_is_deleted_after_grace(self):
+        # Same race, but the create saved stack_id after the delete.
+        creating = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
+        deleting = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
+        self.driver.delete_cluster(self.ctx, deleting)
+        self._marked_deleting(deleting)
+        self.driver.create_cluster(self.ctx, creating, 60)
+        creating.save()      # only stack_id changed in this object
+        stack = self.cloud.stack(creating.stack_id)
+        self.cloud.set_status(stack.id, 'CREATE_COMPLETE')
+        deletes = self.cloud.count('DELETE', 'heat_delete')
+        # Just after a delete Heat may still show the old action: wait.
+        cluster = self.poll()
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
+        self.assertEqual(deletes, self.cloud.count('DELETE', 'heat_delete'))
+        self._age(cluster, 'updated_at', driver.DELETE_REACH_SECONDS + 5)
+        cluster = self.poll()
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
+        self.assertEqual(deletes + 1,
+                         self.cloud.count('DELETE', 'heat_delete'))
+        self.assertEqual('DELETE_IN_PROGRESS', stack.status)
+        del self.cloud.stacks[stack.id]
         self.assertEqual('DELETE_COMPLETE', self.poll().status)
 
     def test_delete_racing_the_create_deletes_the_stack(self):
