@@ -25,6 +25,7 @@ import datetime
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 
@@ -477,7 +478,7 @@ def _run(args, steps, reference, base, run_id, output_dir):
             view.message('preflight %s: %s' % (c['name'], c['message']))
     view.message('run %s on %s; reports in %s; cleanup if needed: %s' % (
         run_id, target.get('name') or target.get('kind'), output_dir,
-        session_mod.cleanup_command(run_id, target)))
+        sess.cleanup_command()))
     sess.guard.install()
     try:
         result = sess.run()
@@ -487,7 +488,22 @@ def _run(args, steps, reference, base, run_id, output_dir):
     sys.stdout.write(redact.scrub_text(terminal.summary(result), secrets))
     sys.stdout.write('reports: %s\n' % ', '.join(
         paths[k] for k in ('html', 'json', 'junit')))
+    hint = rehearsal_hint(target)
+    if hint:
+        sys.stdout.write(hint + '\n')
     return result['exit_code']
+
+
+def rehearsal_hint(target):
+    """How to stop the local rehearsal a run leaves up, or None."""
+    if target.get('kind') != 'rehearsal':
+        return None
+    where = ''
+    if target.get('state_dir'):
+        where = ' --state-dir %s' % shlex.quote(target['state_dir'])
+    return ('the local rehearsal stays up for the next run (about 2 GB of '
+            'memory); stop it with: magnum-cern-selftest rehearsal%s down'
+            % where)
 
 
 def _writable_dir(path):

@@ -20,6 +20,7 @@ the cleanup command.
 import datetime
 import logging
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -50,14 +51,23 @@ def tool_version():
     return preflight_mod._local_version('magnum-cern-driver')
 
 
-def cleanup_command(run_id, target=None):
+def cleanup_command(run_id, target=None, journal_dir=None):
+    """The command that removes what run ``run_id`` left behind.
+
+    It names the target and, when the run kept its journal somewhere else
+    than the default, the journal directory, so it works as printed.
+    """
     target = target or {}
     cloud = ''
     if target.get('kind') in ('cloud',) and target.get('name'):
-        cloud = ' --os-cloud %s' % target['name']
+        cloud = ' --os-cloud %s' % shlex.quote(target['name'])
     if target.get('kind') == 'rehearsal' and target.get('state_dir'):
-        cloud = ' --rehearsal-state-dir %s' % target['state_dir']
-    return '%s%s cleanup --run-id %s' % (TOOL, cloud, run_id)
+        cloud = ' --rehearsal-state-dir %s' % shlex.quote(
+            target['state_dir'])
+    where = ''
+    if journal_dir:
+        where = ' --journal-dir %s' % shlex.quote(journal_dir)
+    return '%s%s cleanup --run-id %s%s' % (TOOL, cloud, run_id, where)
 
 
 class SignalGuard(object):
@@ -300,19 +310,21 @@ class Session(object):
         self.run_id = run_id or journal_mod.new_run_id()
         self.secrets = list(secrets)
         self.target = target or {'kind': cloud.kind, 'name': cloud.name}
-        self.guard = guard or SignalGuard(cleanup_command(self.run_id,
-                                                          self.target))
+        self.journal_dir = journal_dir
+        self.guard = guard or SignalGuard(self.cleanup_command())
         self.view = view
         self.baseline = baseline
         self.out = out or sys.stderr
         self.clock = clock
         self.sleep = sleep
-        self.journal_dir = journal_dir
         self.rehearsal_facts = rehearsal_facts
         self.load_runner = load_runner
         self.poll = poll
         self.prefix = journal_mod.name_prefix(self.run_id)
         self.result = None
+
+    def cleanup_command(self):
+        return cleanup_command(self.run_id, self.target, self.journal_dir)
 
     def say(self, text):
         if self.view is not None:
@@ -449,7 +461,7 @@ class Session(object):
                 journal_mod.path_for(self.run_id, self.journal_dir),
                 self.run_id, target=self.target)
         result['journal'] = journal.path
-        command = cleanup_command(self.run_id, self.target)
+        command = self.cleanup_command()
         ladder = None
         try:
             if a.cluster_template:

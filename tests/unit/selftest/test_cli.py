@@ -14,6 +14,7 @@
 import io
 import json
 import os
+import shlex
 import time
 
 import fixtures
@@ -185,6 +186,22 @@ class TestDefaultCommand(testtools.TestCase):
                           '2'], w(['--output-dir', 'report', '--max-nodes',
                                    '2'], parser))
         self.assertEqual(['--help'], w(['--help'], parser))
+
+
+class TestRehearsalHint(testtools.TestCase):
+    def test_only_for_the_rehearsal(self):
+        self.assertIsNone(cli.rehearsal_hint({'kind': 'cloud',
+                                              'name': 'prod'}))
+
+    def test_names_the_state_dir_quoted(self):
+        hint = cli.rehearsal_hint({'kind': 'rehearsal',
+                                   'state_dir': '/tmp/a b'})
+        command = hint.split('stop it with: ', 1)[1]
+        self.assertEqual(['magnum-cern-selftest', 'rehearsal', '--state-dir',
+                          '/tmp/a b', 'down'], shlex.split(command))
+        hint = cli.rehearsal_hint({'kind': 'rehearsal'})
+        self.assertTrue(hint.endswith(
+            'stop it with: magnum-cern-selftest rehearsal down'), hint)
 
 
 class TestSubcommands(CliBase):

@@ -13,6 +13,7 @@
 
 import io
 import os
+import shlex
 import signal
 
 import fixtures
@@ -352,3 +353,26 @@ class TestSignalGuard(testtools.TestCase):
         finally:
             guard.restore()
         self.assertEqual(old, signal.getsignal(signal.SIGUSR1))
+
+
+class TestCleanupCommand(testtools.TestCase):
+    """The printed cleanup command must work when pasted into a shell."""
+
+    def test_cloud_target(self):
+        self.assertEqual(
+            'magnum-cern-selftest --os-cloud prod cleanup --run-id %s'
+            % RUN_ID, session_mod.cleanup_command(
+                RUN_ID, {'kind': 'cloud', 'name': 'prod'}))
+
+    def test_rehearsal_and_journal_dir_are_quoted(self):
+        cmd = session_mod.cleanup_command(
+            RUN_ID, {'kind': 'rehearsal', 'state_dir': '/tmp/my dir'},
+            journal_dir="/tmp/j's")
+        self.assertEqual(
+            ['magnum-cern-selftest', '--rehearsal-state-dir', '/tmp/my dir',
+             'cleanup', '--run-id', RUN_ID, '--journal-dir', "/tmp/j's"],
+            shlex.split(cmd))
+
+    def test_default_journal_dir_is_not_named(self):
+        cmd = session_mod.cleanup_command(RUN_ID, {'kind': 'rehearsal'})
+        self.assertNotIn('--journal-dir', cmd)
