@@ -55,6 +55,24 @@ def _rate(text):
     return value
 
 
+def _quota(text):
+    """``instances=40`` -> ('instances', 40); names as the stand-in API's."""
+    from magnum_cern_driver.selftest.rehearsal import cloudapi
+    name, sep, value = text.partition('=')
+    known = cloudapi.NOVA_QUOTAS + cloudapi.NEUTRON_QUOTAS
+    if not sep or name not in known:
+        raise argparse.ArgumentTypeError(
+            'expected NAME=LIMIT with NAME one of %s' % ', '.join(known))
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = None
+    if limit is None or limit < -1:
+        raise argparse.ArgumentTypeError(
+            '%s: the limit must be an integer >= -1 (-1: unlimited)' % name)
+    return name, limit
+
+
 def add_parser(subparsers):
     p = subparsers.add_parser(
         'rehearsal', help='the local control plane (real Keystone, Glance, '
@@ -113,6 +131,12 @@ def add_parser(subparsers):
     standins.add_argument('--failure-rate', type=_rate, default=None)
     standins.add_argument('--fail-names', nargs='*', default=None,
                           help='regexes: matching resources always fail')
+    standins.add_argument('--quota', type=_quota, action='append',
+                          default=None, metavar='NAME=LIMIT',
+                          help='a limit the stand-in Nova/Neutron report '
+                          '(repeat; replaces all earlier ones)')
+    standins.add_argument('--default-quotas', action='store_true',
+                          help='back to limits nothing reaches')
     standins.set_defaults(func=cmd_standins)
     return p
 
@@ -217,10 +241,16 @@ def cmd_bench(args):
 
 def cmd_standins(args):
     reh = _get(args)
+    quotas = None
+    if args.default_quotas:
+        quotas = {}
+    elif args.quota:
+        quotas = dict(args.quota)
     try:
         config = reh.configure_standins(
             boot_delay=args.boot_delay, failure_rate=args.failure_rate,
-            resource_type=args.type, fail_names=args.fail_names)
+            resource_type=args.type, fail_names=args.fail_names,
+            quotas=quotas)
     except ValueError as e:
         print('rehearsal standins: %s' % e, file=sys.stderr)
         return EXIT_ERROR

@@ -17,11 +17,14 @@ answers those lookups (flavors, keypairs, networks, subnets) so templates
 can name flavors and networks as in production; everything that builds
 servers and networks goes through Heat and its stand-in resources. It
 needs a token header like the real services, but does not validate it
-(loopback only, no data behind it).
+(loopback only, no data behind it). Quota limits come from the stand-in
+config file's ``quotas`` (see ``standin_config``); nothing is ever in use.
 """
 
 import json
 import uuid
+
+from magnum_cern_driver.selftest.rehearsal import standin_config
 
 FLAVORS = (
     # name, vcpus, ram MiB, disk GiB
@@ -110,8 +113,12 @@ def _not_found(start_response, what):
                                       'message': '%s not found' % what}})
 
 
-def route(method, path, query, base):
-    """Return ``(status, body)`` for a request (pure, unit tested)."""
+def route(method, path, query, base, quotas=None):
+    """Return ``(status, body)`` for a request (pure, unit tested).
+
+    :param quotas: ``{name: limit}`` overriding the generous default.
+    """
+    quotas = quotas or {}
     parts = [p for p in path.split('/') if p]
     if method != 'GET':
         return '405 Method Not Allowed', {'error': 'read-only stand-in'}
@@ -145,8 +152,9 @@ def route(method, path, query, base):
             detail = rest[-1] == 'detail'
             quota = {'id': rest[1]}
             for name in NOVA_QUOTAS:
-                quota[name] = ({'limit': QUOTA_LIMIT, 'in_use': 0,
-                                'reserved': 0} if detail else QUOTA_LIMIT)
+                limit = quotas.get(name, QUOTA_LIMIT)
+                quota[name] = ({'limit': limit, 'in_use': 0,
+                                'reserved': 0} if detail else limit)
             return '200 OK', {'quota_set': quota}
         if rest == ['os-keypairs']:
             return '200 OK', {'keypairs': []}
@@ -184,8 +192,9 @@ def route(method, path, query, base):
             detail = rest[-1] == 'details'
             quota = {}
             for name in NEUTRON_QUOTAS:
-                quota[name] = ({'limit': QUOTA_LIMIT, 'used': 0,
-                                'reserved': 0} if detail else QUOTA_LIMIT)
+                limit = quotas.get(name, QUOTA_LIMIT)
+                quota[name] = ({'limit': limit, 'used': 0,
+                                'reserved': 0} if detail else limit)
             return '200 OK', {'quota': quota}
         if rest and rest[0] in ('ports', 'routers', 'floatingips',
                                 'security-groups', 'extensions'):
@@ -205,7 +214,8 @@ def application(environ, start_response):
                         environ.get('HTTP_HOST', '127.0.0.1'))
     query = parse_qs(environ.get('QUERY_STRING', ''))
     status, body = route(environ['REQUEST_METHOD'],
-                         environ.get('PATH_INFO', '/'), query, base)
+                         environ.get('PATH_INFO', '/'), query, base,
+                         quotas=standin_config.quota_limits())
     headers = []
     if environ.get('PATH_INFO', '').startswith('/compute'):
         asked = environ.get('HTTP_OPENSTACK_API_VERSION', '').split()

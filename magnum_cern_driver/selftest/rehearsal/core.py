@@ -88,8 +88,12 @@ class Rehearsal(object):
     # Stand-in behaviour ---------------------------------------------------
     def configure_standins(self, boot_delay=None, failure_rate=None,
                            resource_type='OS::Nova::Server',
-                           fail_names=None, config=None):
-        """Change the stand-ins' behaviour; heat-engine reads it live."""
+                           fail_names=None, quotas=None, config=None):
+        """Change the stand-ins' behaviour; heat-engine reads it live.
+
+        ``quotas`` (``{API name: limit}``) replaces the limits the stand-in
+        Nova and Neutron report; ``{}`` restores the default.
+        """
         path = self.layout.standin_config
         if config is None:
             config = standin_config.read(path) or \
@@ -103,6 +107,8 @@ class Rehearsal(object):
                 entry['failure_rate'] = failure_rate
             if fail_names is not None:
                 entry['fail_names'] = list(fail_names)
+            if quotas is not None:
+                config['quotas'] = dict(quotas)
         standin_config.validate(config)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         state_mod.write_private(path, configs.render_standin_config(config))

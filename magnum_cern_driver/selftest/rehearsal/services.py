@@ -141,6 +141,7 @@ def plan(layout):
         Service('cloud-standin',
                 gunicorn_argv(layout, p['cloudapi'], 'cloudapi', threads=4),
                 ('http', layout.url('cloudapi', '/compute')),
+                env={ENV_STANDIN_CONFIG: layout.standin_config},
                 timeout=30, ports=(p['cloudapi'],)),
         Service('glance',
                 gunicorn_argv(layout, p['glance'], 'glance'),

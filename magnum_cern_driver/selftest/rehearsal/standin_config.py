@@ -35,6 +35,12 @@ ERROR. ``fail_names`` (top level: every type; in a type entry: that type)
 are regular expressions: a resource whose name, physical name or ``name``
 property matches one always fails. Heat retries a failed create
 (``action_retry_limit``, 5 by default) before the stack fails.
+
+``quotas`` (optional) sets limits the stand-in Nova and Neutron APIs
+report, by their API names (``instances``, ``cores``, ``ram``, ``port``,
+...; -1 is unlimited); the others stay at a limit nothing reaches. The
+stand-in cloud API reads the file on every request too, so the
+self-test's quota preflight can be rehearsed against a small project.
 """
 
 import fcntl
@@ -104,10 +110,24 @@ def validate(config):
             raise ValueError('%s: failure_rate must be in [0, 1]' % where)
     for pattern in config.get('fail_names') or ():
         re.compile(pattern)
+    quotas = config.get('quotas') or {}
+    if not isinstance(quotas, dict):
+        raise ValueError('quotas must be an object of name: limit')
+    for name, limit in quotas.items():
+        if (not isinstance(limit, int) or isinstance(limit, bool)
+                or limit < -1):
+            raise ValueError('quota %s must be an integer >= -1' % name)
     for where, entry in entries:
         for pattern in entry.get('fail_names') or ():
             re.compile(pattern)
     return config
+
+
+def quota_limits(path=None):
+    """``{name: limit}`` set in the file (default: ``$ENV_CONFIG``'s)."""
+    path = path or os.environ.get(ENV_CONFIG)
+    config = read(path) if path else None
+    return dict((config or {}).get('quotas') or {})
 
 
 def entry_for(config, resource_type):

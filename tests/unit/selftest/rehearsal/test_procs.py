@@ -13,15 +13,19 @@
 
 import argparse
 import os
+import shutil
 import socket
 import sys
 import tempfile
 import time
 
+import fixtures
 import testtools
 
+from magnum_cern_driver.selftest import rehearsal
 from magnum_cern_driver.selftest.rehearsal import cli
 from magnum_cern_driver.selftest.rehearsal import procs
+from magnum_cern_driver.selftest.rehearsal import standin_config as sc
 
 # A parent that ignores SIGTERM (like Magnum's conductor) with a child that
 # left its process group (like Erlang's helpers).
@@ -126,6 +130,25 @@ class TestCli(testtools.TestCase):
                          args.boot_delay)
         self.assertEqual(0.1, args.failure_rate)
         self.assertEqual(-1, args.max_resources_per_stack)
+
+    def test_standins_quotas(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        out = self.useFixture(fixtures.StringStream('stdout')).stream
+        self.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
+        args = self._parse('--state-dir', d, 'standins', '--quota',
+                           'instances=40', '--quota', 'port=-1')
+        self.assertEqual(0, args.func(args))
+        path = rehearsal.get(d, out=None).layout.standin_config
+        self.assertEqual({'instances': 40, 'port': -1}, sc.quota_limits(path))
+        args = self._parse('--state-dir', d, 'standins', '--default-quotas')
+        self.assertEqual(0, args.func(args))
+        self.assertEqual({}, sc.quota_limits(path))
+
+    def test_bad_quota(self):
+        for bad in ('instances', 'instance=3', 'cores=-2', 'ram=lots'):
+            self.assertRaises(argparse.ArgumentTypeError, cli._quota, bad)
+        self.assertEqual(('cores', -1), cli._quota('cores=-1'))
 
     def test_delay_forms(self):
         self.assertEqual(5.0, cli._delay('5'))

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 
+import fixtures
 import testtools
 
 from magnum_cern_driver.selftest.rehearsal import cloudapi
@@ -41,8 +42,23 @@ class TestStandinConfig(testtools.TestCase):
                     {'types': {'X': {'boot_delay': {'dist': 'zipf'}}}},
                     {'types': {'X': {'boot_delay': {'dist': 'uniform',
                                                     'min': 1}}}},
-                    {'fail_names': ['(']}):
+                    {'fail_names': ['(']},
+                    {'quotas': {'instances': -2}},
+                    {'quotas': {'instances': '10'}},
+                    {'quotas': {'instances': True}},
+                    {'quotas': ['instances']}):
             self.assertRaises((ValueError, re.error), sc.validate, bad)
+        sc.validate({'quotas': {'instances': -1, 'port': 0}})
+
+    def test_quota_limits_from_file(self):
+        d = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(d, 'standins.json')
+        self.assertEqual({}, sc.quota_limits(path))
+        with open(path, 'w') as f:
+            json.dump({'quotas': {'instances': 7}}, f)
+        self.assertEqual({'instances': 7}, sc.quota_limits(path))
+        self.useFixture(fixtures.EnvironmentVariable(sc.ENV_CONFIG, path))
+        self.assertEqual({'instances': 7}, sc.quota_limits())
 
     def test_sample(self):
         rng = random.Random(3)
@@ -207,6 +223,25 @@ class TestCloudApi(testtools.TestCase):
         status, body = cloudapi.route(
             'GET', '/network/v2.0/quotas/p1/details', {}, self.base)
         self.assertEqual(0, body['quota']['port']['used'])
+
+    def test_quotas_set_limits_others_stay(self):
+        quotas = {'instances': 5, 'cores': -1, 'port': 12}
+        _, body = cloudapi.route(
+            'GET', '/compute/v2.1/os-quota-sets/p1/detail', {}, self.base,
+            quotas=quotas)
+        self.assertEqual(5, body['quota_set']['instances']['limit'])
+        self.assertEqual(-1, body['quota_set']['cores']['limit'])
+        self.assertEqual(cloudapi.QUOTA_LIMIT,
+                         body['quota_set']['ram']['limit'])
+        _, body = cloudapi.route('GET', '/compute/v2.1/os-quota-sets/p1',
+                                 {}, self.base, quotas=quotas)
+        self.assertEqual(5, body['quota_set']['instances'])
+        _, body = cloudapi.route(
+            'GET', '/network/v2.0/quotas/p1/details', {}, self.base,
+            quotas=quotas)
+        self.assertEqual(12, body['quota']['port']['limit'])
+        self.assertEqual(cloudapi.QUOTA_LIMIT,
+                         body['quota']['network']['limit'])
 
     def test_read_only(self):
         status, _ = cloudapi.route('POST', '/compute/v2.1/servers', {},
