@@ -21,13 +21,20 @@ directory is ``$MAGNUM_CERN_FUNCTIONAL_DIR`` or
 import fcntl
 import importlib.util
 import os
+import sys
 import time
 
+from heatclient import client as heat_client
+from magnumclient import client as magnum_client
+import openstack
 import testtools
 
 from magnum_cern_driver.selftest import rehearsal
 
 ENV_DIR = 'MAGNUM_CERN_FUNCTIONAL_DIR'
+# Nodegroups need microversion >= 1.9; 1.10 is the newest magnumclient
+# speaks for nodegroup create.
+MAGNUM_API_VERSION = '1.10'
 
 
 def functional_dir():
@@ -74,3 +81,54 @@ class FunctionalTestCase(testtools.TestCase):
     def setUp(self):
         super().setUp()
         # Functional tests are slow by nature: no fixtures.Timeout here.
+
+
+class RehearsalTestCase(FunctionalTestCase):
+    """Tests on the shared rehearsal, as its member user.
+
+    ``magnum``, ``heat`` (clients) and ``session`` (keystoneauth) are the
+    member's; the driver builds a cluster's stack in the cluster's project.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.skip_reason = driver_missing()
+        if cls.skip_reason:
+            return
+        cls.reh = shared_rehearsal()
+        config = cls.reh.cloud_config()
+        conn = openstack.connect(**config)
+        cls.session = conn.session
+        cls.magnum = magnum_client.Client(
+            '1', session=conn.session, api_version=MAGNUM_API_VERSION,
+            service_type='container-infra', interface='public',
+            region_name=config['region_name'])
+        cls.heat = heat_client.Client(
+            '1', session=conn.session, service_type='orchestration',
+            interface='public', region_name=config['region_name'])
+
+    def setUp(self):
+        super().setUp()
+        if self.skip_reason:
+            self.skipTest(self.skip_reason)
+
+    def app_cred_names(self):
+        """Names of the member user's application credentials."""
+        user = self.session.get_user_id()
+        resp = self.session.get(
+            '/users/%s/application_credentials' % user,
+            endpoint_filter={'service_type': 'identity',
+                             'interface': 'public'})
+        return {c['name'] for c in resp.json()['application_credentials']}
+
+
+def selftest_command(*args):
+    """argv running ``magnum-cern-selftest ARGS`` with this interpreter."""
+    return [sys.executable, '-m', 'magnum_cern_driver.selftest.cli'] + \
+        list(args)
+
+
+def selftest_env():
+    """This environment without OS_*: no cloud, so the rehearsal."""
+    return {k: v for k, v in os.environ.items() if not k.startswith('OS_')}

@@ -18,58 +18,24 @@ workers) so CI can afford them.
 
 import uuid
 
-from heatclient import client as heat_client
-from magnumclient import client as magnum_client
 from magnumclient import exceptions as magnum_exc
-import openstack
 
 from tests.functional import base
 
-# Nodegroups need microversion >= 1.9; 1.10 is the newest magnumclient
-# speaks for nodegroup create.
-MAGNUM_API_VERSION = '1.10'
 CREATE_TIMEOUT = 300
 UPDATE_TIMEOUT = 300
 DELETE_TIMEOUT = 300
 FAIL_PATTERN = '-failme-'
 
 
-class TestClusterLifecycle(base.FunctionalTestCase):
+class TestClusterLifecycle(base.RehearsalTestCase):
     """One class: the tests share the rehearsal and run one after another."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.skip_reason = base.driver_missing()
-        if cls.skip_reason:
-            return
-        cls.reh = base.shared_rehearsal()
-        conn = openstack.connect(**cls.reh.cloud_config())
-        cls.session = conn.session
-        cls.magnum = magnum_client.Client(
-            '1', session=conn.session, api_version=MAGNUM_API_VERSION,
-            service_type='container-infra', interface='public',
-            region_name=cls.reh.cloud_config()['region_name'])
-        cls.heat = heat_client.Client(
-            '1', session=conn.session, service_type='orchestration',
-            interface='public',
-            region_name=cls.reh.cloud_config()['region_name'])
-
-    def setUp(self):
-        super().setUp()
-        if self.skip_reason:
-            self.skipTest(self.skip_reason)
 
     # helpers --------------------------------------------------------------
     def _app_creds(self, cluster_uuid):
         """The member user's application credentials of this cluster."""
-        user = self.session.get_user_id()
-        resp = self.session.get(
-            '/users/%s/application_credentials' % user,
-            endpoint_filter={'service_type': 'identity',
-                             'interface': 'public'})
-        return [c['name'] for c in resp.json()['application_credentials']
-                if c['name'].startswith('magnum-%s' % cluster_uuid)]
+        return sorted(n for n in self.app_cred_names()
+                      if n.startswith('magnum-%s' % cluster_uuid))
 
     def _name(self, kind):
         return 'e2e-%s-%s' % (kind, uuid.uuid4().hex[:8])

@@ -31,17 +31,13 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
-import tempfile
 
-from heatclient import client as heat_client
-from magnumclient import client as magnum_client
-import openstack
+import fixtures
 
 from magnum_cern_driver.selftest import exitcodes
 from tests.functional import base
 
-BOOT_DELAY = 30.0
+BOOT_DELAY = 20.0
 RUN_TIMEOUT = 420
 CLEANUP_TIMEOUT = 420
 EVENT_TIMEOUT = 180
@@ -49,31 +45,11 @@ CLEANUP_COMMAND = re.compile(r'(magnum-cern-selftest [^\n]*cleanup '
                              r'--run-id [^\n]*)')
 
 
-class TestInterruptedRunsLeaveNothing(base.FunctionalTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.skip_reason = base.driver_missing()
-        if cls.skip_reason:
-            return
-        cls.reh = base.shared_rehearsal()
-        region = cls.reh.cloud_config()['region_name']
-        member = openstack.connect(**cls.reh.cloud_config())
-        cls.member = member.session
-        cls.magnum = magnum_client.Client(
-            '1', session=member.session, service_type='container-infra',
-            interface='public', region_name=region)
-        # The driver builds a cluster's stack in the cluster's project.
-        cls.heat = heat_client.Client(
-            '1', session=member.session, service_type='orchestration',
-            interface='public', region_name=region)
+class TestInterruptedRunsLeaveNothing(base.RehearsalTestCase):
 
     def setUp(self):
         super().setUp()
-        if self.skip_reason:
-            self.skipTest(self.skip_reason)
-        self.workdir = tempfile.mkdtemp(prefix='mcst-interrupt-')
+        self.workdir = self.useFixture(fixtures.TempDir()).path
         self.journal_dir = os.path.join(self.workdir, 'journals')
         self.reh.configure_standins(boot_delay=BOOT_DELAY)
         self.addCleanup(self.reh.configure_standins, boot_delay=0.0)
@@ -94,14 +70,6 @@ class TestInterruptedRunsLeaveNothing(base.FunctionalTestCase):
                                                    self.run_id))
 
     # -- what the services hold ---------------------------------------------
-    def _app_creds(self):
-        user = self.member.get_user_id()
-        resp = self.member.get(
-            '/users/%s/application_credentials' % user,
-            endpoint_filter={'service_type': 'identity',
-                             'interface': 'public'})
-        return {c['name'] for c in resp.json()['application_credentials']}
-
     def _stacks(self):
         # A stack Heat just deleted may still be listed as DELETE_COMPLETE.
         return {s.stack_name for s in self.heat.stacks.list()
@@ -113,7 +81,7 @@ class TestInterruptedRunsLeaveNothing(base.FunctionalTestCase):
             'templates': {t.name
                           for t in self.magnum.cluster_templates.list()},
             'stacks': self._stacks(),
-            'app_creds': self._app_creds(),
+            'app_creds': self.app_cred_names(),
         }
 
     def _new_since_before(self):
@@ -139,17 +107,14 @@ class TestInterruptedRunsLeaveNothing(base.FunctionalTestCase):
         err = open(os.path.join(self.workdir, 'run.err'), 'w+')
         self.addCleanup(out.close)
         self.addCleanup(err.close)
-        env = dict(os.environ)
-        for key in [k for k in env if k.startswith('OS_')]:
-            del env[key]
-        cmd = [sys.executable, '-m', 'magnum_cern_driver.selftest.cli',
-               'run', '--rehearsal-state-dir', self.reh.state_dir,
-               '--journal-dir', self.journal_dir,
-               '--output-dir', os.path.join(self.workdir, 'reports'),
-               '--sizes', sizes, '--concurrency', str(concurrency),
-               '--skip-load']
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env,
-                                cwd=self.workdir)
+        cmd = base.selftest_command(
+            'run', '--rehearsal-state-dir', self.reh.state_dir,
+            '--journal-dir', self.journal_dir,
+            '--output-dir', os.path.join(self.workdir, 'reports'),
+            '--sizes', sizes, '--concurrency', str(concurrency),
+            '--skip-load')
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err,
+                                env=base.selftest_env(), cwd=self.workdir)
         self.addCleanup(self._reap, proc)
         return proc, err
 
@@ -212,14 +177,11 @@ class TestInterruptedRunsLeaveNothing(base.FunctionalTestCase):
             self.fail('self-test run did not end within %ds' % timeout)
 
     def _cleanup(self, command):
-        env = dict(os.environ)
-        for key in [k for k in env if k.startswith('OS_')]:
-            del env[key]
         argv = shlex.split(command)
         self.assertEqual('magnum-cern-selftest', argv[0])
-        argv = [sys.executable, '-m', 'magnum_cern_driver.selftest.cli'] + \
-            argv[1:]
-        done = subprocess.run(argv, capture_output=True, text=True, env=env,
+        done = subprocess.run(base.selftest_command(*argv[1:]),
+                              capture_output=True, text=True,
+                              env=base.selftest_env(),
                               timeout=CLEANUP_TIMEOUT, cwd=self.workdir)
         self.addDetail('cleanup_output', _text(done.stdout + done.stderr))
         return done

@@ -17,47 +17,25 @@ project too small for the ladder stops the run before anything is made.
 """
 
 import json
-import os
 import subprocess
-import sys
 
 import fixtures
-from magnumclient import client as magnum_client
-import openstack
 
 from magnum_cern_driver.selftest import exitcodes
 from tests.functional import base
 
 
-class TestPreflightQuotas(base.FunctionalTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.skip_reason = base.driver_missing()
-        if cls.skip_reason:
-            return
-        cls.reh = base.shared_rehearsal()
-        conn = openstack.connect(**cls.reh.cloud_config())
-        cls.magnum = magnum_client.Client(
-            '1', session=conn.session, service_type='container-infra',
-            interface='public',
-            region_name=cls.reh.cloud_config()['region_name'])
+class TestPreflightQuotas(base.RehearsalTestCase):
 
     def setUp(self):
         super().setUp()
-        if self.skip_reason:
-            self.skipTest(self.skip_reason)
         self.addCleanup(self.reh.configure_standins, quotas={})
 
     def _selftest(self, *args):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith('OS_')}
-        argv = [sys.executable, '-m', 'magnum_cern_driver.selftest.cli',
-                args[0], '--rehearsal-state-dir', self.reh.state_dir] + \
-            list(args[1:])
-        done = subprocess.run(argv, capture_output=True, text=True, env=env,
-                              timeout=300)
+        argv = base.selftest_command(
+            args[0], '--rehearsal-state-dir', self.reh.state_dir, *args[1:])
+        done = subprocess.run(argv, capture_output=True, text=True,
+                              env=base.selftest_env(), timeout=300)
         self.addDetail('%s_output' % args[0],
                        _text(done.stdout + done.stderr))
         return done
