@@ -431,7 +431,29 @@ class Driver(driver.Driver):
             new = CS.UPDATE_FAILED
         self._apply_result(cluster, new, new, reason, None)
 
+    @staticmethod
+    def _delete_began(cluster):
+        """True if a delete started since this poll loaded the cluster.
+
+        Deleting a stack that is being updated makes Heat cancel the update
+        ('UPDATE_FAILED') first; a poll that loaded the cluster before the
+        conductor recorded DELETE_IN_PROGRESS must not overwrite that with
+        the cancelled update's result (Magnum would then stop polling a
+        cluster whose stack is going away).
+        """
+        try:
+            current = objects.Cluster.get_by_uuid(cluster._context,
+                                                  cluster.uuid)
+        except exception.ClusterNotFound:
+            return True
+        return (current.status or '').startswith('DELETE_')
+
     def _apply_result(self, cluster, new, stack_status, reason, observed):
+        if (not (cluster.status or '').startswith('DELETE_')
+                and self._delete_began(cluster)):
+            LOG.info('Cluster %s: a delete began during this poll; not '
+                     'recording %s', cluster.uuid, new)
+            return
         for ng in cluster.nodegroups:
             ng_new = status_mod.nodegroup_status(ng.status, stack_status)
             if (ng.status == CS.DELETE_IN_PROGRESS

@@ -441,6 +441,24 @@ class DeleteTest(DriverTestBase):
         self.driver.delete_cluster(self.ctx, cluster)
         self.assertEqual('DELETE_IN_PROGRESS', stack.status)
 
+    def test_cancelled_update_does_not_overwrite_a_started_delete(self):
+        # resize, then delete at once: Heat cancels the update
+        # (UPDATE_FAILED) and deletes. A poll that loaded the cluster just
+        # before the conductor recorded DELETE_IN_PROGRESS must not write
+        # UPDATE_FAILED over it (polling would stop, the cluster stay).
+        stack, cluster = self.complete()
+        cluster.status = 'UPDATE_IN_PROGRESS'
+        cluster.save()
+        stale = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        self.driver.delete_cluster(self.ctx, cluster)
+        self._marked_deleting(cluster)
+        self.cloud.set_status(stack.id, 'UPDATE_FAILED',
+                              'Stack UPDATE cancelled')
+        cluster = self.poll(stale)
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
+        del self.cloud.stacks[stack.id]
+        self.assertEqual('DELETE_COMPLETE', self.poll().status)
+
     def test_second_delete_leaves_running_delete_alone(self):
         stack, cluster = self.complete()
         self.driver.delete_cluster(self.ctx, cluster)
