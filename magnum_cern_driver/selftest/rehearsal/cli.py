@@ -55,6 +55,19 @@ def _rate(text):
     return value
 
 
+def _shard_size(text):
+    from magnum_cern_driver import params
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= params.MAX_SHARD_SIZE:
+        raise argparse.ArgumentTypeError(
+            'worker shard size must be an integer 1..%d'
+            % params.MAX_SHARD_SIZE)
+    return value
+
+
 def _quota(text):
     """``instances=40`` -> ('instances', 40); names as the stand-in API's."""
     from magnum_cern_driver.selftest.rehearsal import cloudapi
@@ -97,6 +110,10 @@ def add_parser(subparsers):
                     'takes effect when Heat (re)starts')
     up.add_argument('--heat-engine-workers', type=int, default=None,
                     help='heat-engine worker processes (default 2)')
+    up.add_argument('--worker-shard-size', type=_shard_size, default=None,
+                    help="the driver's [cern_driver] worker_shard_size "
+                    '(default: the driver default, 50); takes effect when '
+                    'Magnum (re)starts')
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser('down', help='stop exactly what up started')
@@ -154,7 +171,8 @@ def cmd_up(args):
         timings = reh.up(boot_delay=args.boot_delay,
                          failure_rate=args.failure_rate,
                          max_resources_per_stack=args.max_resources_per_stack,
-                         heat_engine_workers=args.heat_engine_workers)
+                         heat_engine_workers=args.heat_engine_workers,
+                         worker_shard_size=args.worker_shard_size)
     except core.ServiceError as e:
         print('rehearsal up failed: %s' % e, file=sys.stderr)
         return EXIT_ERROR

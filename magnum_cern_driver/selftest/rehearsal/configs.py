@@ -343,9 +343,10 @@ def render_magnum(layout):
         'oslo_concurrency': {'lock_path': layout.path('data', 'locks')},
         'cern_driver': {
             'environment_files': [layout.standin_environment],
-            # Benchmarks of the shard size set this (docs/benchmarks.md).
-            'worker_shard_size': int(os.environ.get(
-                'MAGNUM_CERN_REHEARSAL_SHARD_SIZE', '50')),
+            # `up --worker-shard-size N` (benchmarks, docs/benchmarks.md);
+            # by default the driver's own default.
+            **({'worker_shard_size': layout.settings['worker_shard_size']}
+               if layout.settings.get('worker_shard_size') else {}),
             'heat_endpoint_interface': 'public',
             'heat_region_name': REGION,
         },

@@ -130,6 +130,12 @@ class TestCli(testtools.TestCase):
                          args.boot_delay)
         self.assertEqual(0.1, args.failure_rate)
         self.assertEqual(-1, args.max_resources_per_stack)
+        self.assertIsNone(args.worker_shard_size)
+        args = self._parse('up', '--worker-shard-size', '25')
+        self.assertEqual(25, args.worker_shard_size)
+        for bad in ('0', '501', 'x'):
+            self.assertRaises(argparse.ArgumentTypeError, cli._shard_size,
+                              bad)
 
     def test_standins_quotas(self):
         d = tempfile.mkdtemp()

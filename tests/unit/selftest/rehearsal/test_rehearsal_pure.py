@@ -122,6 +122,14 @@ class TestRender(testtools.TestCase):
         self.assertEqual(str(layout.ports['magnum']), ini['api']['port'])
         self.assertIn('mysql+pymysql://', ini['database']['connection'])
 
+    def test_magnum_shard_size_setting(self):
+        layout = _layout()
+        ini = self._ini(configs.render_magnum(layout))
+        self.assertNotIn('worker_shard_size', ini['cern_driver'])
+        layout.settings['worker_shard_size'] = 25
+        ini = self._ini(configs.render_magnum(layout))
+        self.assertEqual('25', ini['cern_driver']['worker_shard_size'])
+
     def test_keystone_fast_and_cached(self):
         ini = self._ini(configs.render_keystone(_layout()))
         self.assertEqual('true', ini['cache']['enabled'])
