@@ -371,11 +371,7 @@ class Driver(driver.Driver):
             api = heat.Heat(context, retries=0)
             stack = api.get_stack(cluster.stack_id, name, outputs=False)
         except heat.StackNotFound:
-            if cluster.status == CS.DELETE_IN_PROGRESS:
-                self._finish_delete(context, cluster)
-            else:
-                self._mark_failed(cluster, status_mod.missing_stack_reason(
-                    cluster.stack_id))
+            self._stack_gone(context, cluster)
             return
         except heat.HeatError as e:
             self._note_transient(cluster, e)
@@ -392,11 +388,7 @@ class Driver(driver.Driver):
             self._delete_stack(context, cluster)
             return
         if stack_status == 'DELETE_COMPLETE':
-            if cluster.status == CS.DELETE_IN_PROGRESS:
-                self._finish_delete(context, cluster)
-            else:
-                self._mark_failed(cluster, status_mod.missing_stack_reason(
-                    cluster.stack_id))
+            self._stack_gone(context, cluster)
             return
         new = status_mod.resolve(cluster.status, stack_status)
         if new is None:
@@ -500,6 +492,14 @@ class Driver(driver.Driver):
         if cluster.status_reason != reason:
             cluster.status_reason = reason
             cluster.save()
+
+    def _stack_gone(self, context, cluster):
+        """The stack no longer exists: the delete is done, else a failure."""
+        if cluster.status == CS.DELETE_IN_PROGRESS:
+            self._finish_delete(context, cluster)
+        else:
+            self._mark_failed(cluster, status_mod.missing_stack_reason(
+                cluster.stack_id))
 
     def _finish_delete(self, context, cluster):
         # The request user's delete already removed the credentials; this

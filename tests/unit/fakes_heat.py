@@ -21,6 +21,7 @@ requests and TCP connections.
 
 import collections
 import copy
+import functools
 import http.server
 import json
 import logging
@@ -382,6 +383,24 @@ def _not_found(what):
                   % what)
 
 
+def _stack_handler(fn):
+    """A handler of ``/stacks/<name>/<id>...``: called with the stack.
+
+    Checks the token and the project in the URL like Heat does, and
+    answers 404 for a stack the caller may not see.
+    """
+    @functools.wraps(fn)
+    def handler(cloud, handler_, m, query, body):
+        caller, err = _heat_caller(cloud, handler_, m.group(1))
+        if err:
+            return err
+        s = _find(cloud, caller, m.group(2), m.group(3))
+        if s is None:
+            return _not_found(m.group(2))
+        return fn(cloud, s, m, query, body)
+    return handler
+
+
 def heat_create(cloud, handler, m, query, body):
     caller, err = _heat_caller(cloud, handler, m.group(1))
     if err:
@@ -454,13 +473,8 @@ def heat_list(cloud, handler, m, query, body):
          'stack_status': x.status, 'links': []} for x in found]}
 
 
-def heat_show(cloud, handler, m, query, body):
-    caller, err = _heat_caller(cloud, handler, m.group(1))
-    if err:
-        return err
-    s = _find(cloud, caller, m.group(2), m.group(3))
-    if s is None:
-        return _not_found(m.group(2))
+@_stack_handler
+def heat_show(cloud, s, m, query, body):
     outputs = (query.get('resolve_outputs') or ['True'])[0] != 'False'
     with cloud.lock:
         cloud.requests[('GET', 'show_outputs' if outputs
@@ -468,13 +482,8 @@ def heat_show(cloud, handler, m, query, body):
         return 200, {'stack': copy.deepcopy(_stack_body(cloud, s, outputs))}
 
 
-def heat_patch(cloud, handler, m, query, body):
-    caller, err = _heat_caller(cloud, handler, m.group(1))
-    if err:
-        return err
-    s = _find(cloud, caller, m.group(2), m.group(3))
-    if s is None:
-        return _not_found(m.group(2))
+@_stack_handler
+def heat_patch(cloud, s, m, query, body):
     with cloud.lock:
         s.patches.append(body)
         if body.get('template') is not None:
@@ -488,26 +497,16 @@ def heat_patch(cloud, handler, m, query, body):
     return 202, None
 
 
-def heat_delete(cloud, handler, m, query, body):
-    caller, err = _heat_caller(cloud, handler, m.group(1))
-    if err:
-        return err
-    s = _find(cloud, caller, m.group(2), m.group(3))
-    if s is None:
-        return _not_found(m.group(2))
+@_stack_handler
+def heat_delete(cloud, s, m, query, body):
     with cloud.lock:
         s.status = 'DELETE_IN_PROGRESS'
         s.reason = 'Stack DELETE started'
     return 204, None
 
 
-def heat_resources(cloud, handler, m, query, body):
-    caller, err = _heat_caller(cloud, handler, m.group(1))
-    if err:
-        return err
-    s = _find(cloud, caller, m.group(2), m.group(3))
-    if s is None:
-        return _not_found(m.group(2))
+@_stack_handler
+def heat_resources(cloud, s, m, query, body):
     wanted = (query.get('status') or [None])[0]
     depth = int((query.get('nested_depth') or ['0'])[0])
     found = []
@@ -520,13 +519,8 @@ def heat_resources(cloud, handler, m, query, body):
     return 200, {'resources': found}
 
 
-def heat_output(cloud, handler, m, query, body):
-    caller, err = _heat_caller(cloud, handler, m.group(1))
-    if err:
-        return err
-    s = _find(cloud, caller, m.group(2), m.group(3))
-    if s is None:
-        return _not_found(m.group(2))
+@_stack_handler
+def heat_output(cloud, s, m, query, body):
     key = m.group(4)
     if key not in s.outputs:
         return _error(404, 'Not Found', 'output %s' % key)
@@ -692,6 +686,24 @@ class CloudFixture(object):
     def admin_context():
         from magnum.common import context as m_context
         return m_context.make_admin_context(all_tenants=True)
+
+
+class FakeCloudMixin(object):
+    """For a Magnum ``TestCase``: a started :class:`FakeCloud`.
+
+    Sets ``fx`` (the :class:`CloudFixture`), ``cloud``, ``ctx`` (a user's
+    request context) and ``logs`` (everything logged, DEBUG on).
+    """
+
+    def setUp(self):
+        super().setUp()
+        import fixtures
+
+        self.fx = CloudFixture(self)
+        self.cloud = self.fx.cloud
+        self.ctx = self.fx.user_context()
+        self.logs = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
+        debug_logging(self)
 
 
 def debug_logging(test, prefixes=('keystoneauth', 'urllib3',

@@ -11,11 +11,9 @@
 #    under the License.
 """Application credentials against a fake Keystone over real HTTP."""
 
-import logging
 import re
 import types
 
-import fixtures
 from magnum.tests import base
 
 from magnum_cern_driver import credentials
@@ -28,15 +26,7 @@ def _cluster(uuid=UUID, user='fake_user'):
     return types.SimpleNamespace(uuid=uuid, user_id=user)
 
 
-class CredentialsTest(base.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.fx = fakes_heat.CloudFixture(self)
-        self.cloud = self.fx.cloud
-        self.ctx = self.fx.user_context()
-        self.logs = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
-        fakes_heat.debug_logging(self)
+class CredentialsTest(fakes_heat.FakeCloudMixin, base.TestCase):
 
     def test_create_list_delete(self):
         cred_id, secret = credentials.create(self.ctx, _cluster())

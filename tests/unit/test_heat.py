@@ -11,10 +11,8 @@
 #    under the License.
 """The Heat adapter against a fake Heat/Keystone over real HTTP."""
 
-import logging
 import socket
 
-import fixtures
 from magnum.tests import base
 
 from magnum_cern_driver import heat
@@ -27,15 +25,7 @@ TEMPLATE = {'heat_template_version': '2021-04-16',
 SECRET = 'bootstrap.0123456789abcdef'
 
 
-class HeatAdapterTest(base.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.fx = fakes_heat.CloudFixture(self)
-        self.cloud = self.fx.cloud
-        self.ctx = self.fx.user_context()
-        self.logs = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
-        fakes_heat.debug_logging(self)
+class HeatAdapterTest(fakes_heat.FakeCloudMixin, base.TestCase):
 
     def _create(self, ctx=None, name='c1-12345678'):
         api = heat.Heat(ctx or self.ctx)
