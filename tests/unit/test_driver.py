@@ -383,6 +383,19 @@ class DeleteTest(DriverTestBase):
         self._marked_deleting(self.cluster)
         self.assertEqual('DELETE_COMPLETE', self.poll().status)
 
+    def _delete_then_create(self):
+        """The create's (unsaved) cluster, its stack made after the delete.
+
+        The race: the delete ran and was recorded before the create made
+        the stack.
+        """
+        creating = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
+        deleting = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
+        self.driver.delete_cluster(self.ctx, deleting)
+        self._marked_deleting(deleting)
+        self.driver.create_cluster(self.ctx, creating, 60)
+        return creating
+
     def test_stackless_delete_of_new_cluster_waits_for_the_create(self):
         # The create may still be making the stack: not finished yet.
         self.driver.delete_cluster(self.ctx, self.cluster)
@@ -393,11 +406,7 @@ class DeleteTest(DriverTestBase):
         # Seen on the rehearsal: DELETE accepted while the conductor was
         # inside create_cluster; the delete found no stack, the create
         # then made it. The poll deletes it and the delete completes.
-        creating = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
-        deleting = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
-        self.driver.delete_cluster(self.ctx, deleting)
-        self._marked_deleting(deleting)
-        self.driver.create_cluster(self.ctx, creating, 60)
+        creating = self._delete_then_create()
         stack = self.cloud.stack(creating.stack_id)
         self.assertEqual('CREATE_IN_PROGRESS', stack.status)
         cluster = self.poll()
@@ -410,11 +419,7 @@ class DeleteTest(DriverTestBase):
 
     def test_stack_missed_by_the_delete_is_deleted_after_grace(self):
         # Same race, but the create saved stack_id after the delete.
-        creating = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
-        deleting = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
-        self.driver.delete_cluster(self.ctx, deleting)
-        self._marked_deleting(deleting)
-        self.driver.create_cluster(self.ctx, creating, 60)
+        creating = self._delete_then_create()
         creating.save()      # only stack_id changed in this object
         stack = self.cloud.stack(creating.stack_id)
         self.cloud.set_status(stack.id, 'CREATE_COMPLETE')
