@@ -108,6 +108,21 @@ class Cleaner(object):
                                       'id': ident, 'status': status,
                                       'reason': cloud_mod.one_line(reason)})
 
+    def _unlisted(self, kind, error):
+        """A kind that could not be listed: it cannot be called clean."""
+        self.result.errors.append(str(error))
+        self._left(kind, '%s*' % (self.prefix or ''), None, 'unknown',
+                   'cannot list %ss: %s' % (kind, error))
+
+    def _listed(self, kind, lister, id_key, name_key, into):
+        """Add the run's items ``lister(prefix)`` finds to ``into``."""
+        try:
+            for item in lister(self.prefix):
+                if self.select(item):
+                    into.setdefault(item[id_key], item.get(name_key))
+        except cloud_mod.CloudError as e:
+            self._unlisted(kind, e)
+
     # -- collecting ---------------------------------------------------------
     def _journal_entries(self, kind):
         if self.journal is None:
@@ -242,12 +257,8 @@ class Cleaner(object):
             if self.names is None:
                 stacks[entry.meta.get('id') or entry.name] = entry.name
         if self.prefix and self.names is None:
-            try:
-                for s in self.cloud.list_stacks(self.prefix):
-                    if self.select(s):
-                        stacks.setdefault(s['id'], s.get('stack_name'))
-            except cloud_mod.CloudError as e:
-                self.result.errors.append(str(e))
+            self._listed('stack', self.cloud.list_stacks, 'id', 'stack_name',
+                         stacks)
         if not stacks:
             return
         start = self.clock()
@@ -306,7 +317,7 @@ class Cleaner(object):
         try:
             creds = self.cloud.list_app_credentials()
         except cloud_mod.CloudError as e:
-            self.result.errors.append('application credentials: %s' % e)
+            self._unlisted('appcred', 'application credentials: %s' % e)
             return
         for cred in creds:
             text = '%s %s' % (cred.get('name') or '',
@@ -324,8 +335,10 @@ class Cleaner(object):
             except cloud_mod.CloudError as e:
                 self._left('appcred', cred.get('name'), cred['id'],
                            'present', str(e))
+        failed = {x['name'] for x in self.result.leftovers
+                  if x['kind'] == 'appcred'}
         for entry in self._journal_entries('appcred'):
-            if self.names is None:
+            if self.names is None and entry.name not in failed:
                 # Journaled but not listed any more: gone.
                 self._forget('appcred', entry.name)
 
@@ -335,12 +348,8 @@ class Cleaner(object):
         for entry in self._journal_entries('template'):
             templates[entry.meta.get('uuid') or entry.name] = entry.name
         if self.prefix:
-            try:
-                for t in self.cloud.list_templates(self.prefix):
-                    if self.select(t):
-                        templates.setdefault(t['uuid'], t.get('name'))
-            except cloud_mod.CloudError as e:
-                self.result.errors.append(str(e))
+            self._listed('template', self.cloud.list_templates, 'uuid',
+                         'name', templates)
         backoff = Backoff()
         deadline = self.clock() + 120 * self.scale
         pending = dict(templates)
@@ -409,11 +418,13 @@ class Cleaner(object):
         try:
             clusters = self._clusters()
         except cloud_mod.CloudError as e:
-            self.result.errors.append(str(e))
-            clusters = {}
-            for entry in self._journal_entries('cluster'):
-                self._left('cluster', entry.name, entry.meta.get('uuid'),
-                           'unknown', 'cannot list clusters: %s' % e)
+            # Nothing can be called clean: everything journaled stays (and
+            # is listed), and the unlisted clusters are a leftover too.
+            self._unlisted('cluster', e)
+            for entry in (self.journal.pending() if self.journal else []):
+                self._left(entry.kind, entry.name,
+                           entry.meta.get('uuid') or entry.meta.get('id'),
+                           'unknown', 'not checked: cannot list clusters')
             return self.result
         self._delete_clusters(dict(clusters))
         self._delete_stacks(clusters)

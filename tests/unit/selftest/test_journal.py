@@ -18,6 +18,7 @@ import fixtures
 import testtools
 
 from magnum_cern_driver.selftest import cleanup as cleanup_mod
+from magnum_cern_driver.selftest import cloud as cloud_mod
 from magnum_cern_driver.selftest import journal as journal_mod
 from tests.unit.selftest import fakes
 
@@ -204,6 +205,48 @@ class TestCleanup(testtools.TestCase):
         # Its template cannot go while the cluster stays.
         self.assertIn(PREFIX + 'template',
                       self.cloud.everything()['templates'])
+
+    def _unlistable(self, method):
+        def fail(*args, **kwargs):
+            raise cloud_mod.CloudError('Magnum 503')
+        self.useFixture(fixtures.MockPatchObject(self.cloud, method, fail))
+
+    def test_unlistable_clusters_leave_everything_listed_as_left(self):
+        # The step releases already forgot the clusters; only the
+        # template is journaled. A failed listing must not say "clean".
+        j = journal_mod.Journal(self.path, RUN_ID)
+        tmpl = self.cloud.create_template({'name': PREFIX + 'template'})
+        j.record('template', tmpl['name'], {'uuid': tmpl['uuid']})
+        self._unlistable('list_clusters')
+        res = self._cleaner(journal=j, prefix=PREFIX).run()
+        kinds = sorted(x['kind'] for x in res.leftovers)
+        self.assertEqual(['cluster', 'template'], kinds)
+        self.assertEqual([PREFIX + 'template'],
+                         [e.name for e in j.pending()])
+
+    def test_unlistable_stacks_and_templates_are_leftovers(self):
+        self._populate(None, n=1)
+        self._unlistable('list_stacks')
+        self._unlistable('list_templates')
+        res = self._cleaner(prefix=PREFIX).run()
+        self.assertEqual(['stack', 'template'],
+                         sorted(x['kind'] for x in res.leftovers))
+        self.assertIn('cannot list stacks: Magnum 503',
+                      [x['reason'] for x in res.leftovers])
+
+    def test_app_credential_that_could_not_be_deleted_stays_journaled(self):
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self.cloud.appcreds['ac1'] = {'id': 'ac1', 'name': PREFIX + 'ac'}
+        j.record('appcred', PREFIX + 'ac', {'id': 'ac1'})
+
+        def refuse(ident):
+            raise cloud_mod.CloudError('Keystone 500')
+        self.useFixture(fixtures.MockPatchObject(
+            self.cloud, 'delete_app_credential', refuse))
+        res = self._cleaner(journal=j, prefix=PREFIX).run()
+        self.assertEqual([PREFIX + 'ac'],
+                         [x['name'] for x in res.leftovers])
+        self.assertEqual([PREFIX + 'ac'], [e.name for e in j.pending()])
 
     def test_delete_timeout_scales_with_size(self):
         self.assertGreater(cleanup_mod.delete_timeout(1000),
