@@ -212,7 +212,8 @@ class Ladder(object):
                  masters=1, labels=None, timeout_scale=1.0,
                  continue_on_failure=False, keep=False, keep_for_load=False,
                  stop=None, view=None, clock=time.monotonic,
-                 min_poll=2.0, max_poll=30.0, workdir=None):
+                 min_poll=2.0, max_poll=30.0, workdir=None,
+                 sleep=time.sleep):
         self.cloud = cloud
         self.journal = journal
         self.steps = steps
@@ -227,6 +228,9 @@ class Ladder(object):
         self.stop = stop or threading.Event()
         self.view = view
         self.clock = clock
+        # Deletes go on after a signal, so their waits must not wake on
+        # ``stop`` (the cleaner would poll the APIs without pause).
+        self.sleep = sleep
         self.min_poll = min_poll
         self.max_poll = max_poll
         self.workdir = workdir
@@ -403,7 +407,7 @@ class Ladder(object):
             self.cloud, journal=self.journal,
             prefix=journal_mod.name_prefix(self.run_id),
             timeout_scale=self.timeout_scale, clock=self.clock,
-            sleep=self._wait, names=names).run()
+            sleep=self.sleep, names=names).run()
         self.deleted.extend(result.deleted)
         self.leftovers.extend(result.leftovers)
 

@@ -474,6 +474,7 @@ class Session(object):
                 continue_on_failure=a.continue_on_failure, keep=a.keep,
                 keep_for_load=not getattr(a, 'skip_load', False),
                 stop=self.guard.stop, view=self.view, clock=self.clock,
+                sleep=self.sleep,
                 min_poll=self.poll[0], max_poll=self.poll[1],
                 workdir=self.workdir)
             out = ladder.run()

@@ -99,7 +99,7 @@ class LadderBase(testtools.TestCase):
     def ladder(self, cloud, steps, **kw):
         return ladder_mod.Ladder(cloud, self.journal, steps, 'tmpl-1',
                                  RUN_ID, stop=self.stop, clock=self.clock,
-                                 **kw)
+                                 sleep=self.clock.sleep, **kw)
 
 
 class TestLadder(LadderBase):
@@ -259,6 +259,33 @@ class TestInterruptedRuns(testtools.TestCase):
         self.assertEqual('interrupted', result['sizes'][0]['status'])
         self.assertEqual(50, sum(1 for c in cloud.calls
                                  if c[0] == 'create_cluster'))
+
+    def test_signal_during_a_size_release_does_not_hammer_the_api(self):
+        # The first size's clusters are being deleted when the signal
+        # comes: the deletes go on, with pauses between the listings.
+        cloud = fakes.FakeCloud(self.clock)
+        args = fakes.Args(max_nodes=16)
+        sess, guard = self._session(cloud, args)
+        delete = cloud.delete_cluster
+
+        def delete_then_signal(ident):
+            if not guard.stop.is_set():
+                guard.handle(signal.SIGINT)
+            return delete(ident)
+        self.useFixture(fixtures.MockPatchObject(
+            cloud, 'delete_cluster', delete_then_signal))
+        lists = []
+
+        def on_wait():
+            lists.append(1)
+            if len(lists) > 10000:
+                raise AssertionError('waits without pause')
+        guard.stop.on_wait = on_wait
+        result = sess.run()
+        self.assertTrue(cloud.empty(), cloud.everything())
+        self.assertTrue(result['interrupted'])
+        listings = sum(1 for c in cloud.calls if c[0] == 'list_clusters')
+        self.assertLess(listings, 100)
 
     def test_interrupt_leaves_nothing_even_with_delete_failed(self):
         cloud = fakes.FakeCloud(self.clock, delete_failures=1)

@@ -263,7 +263,7 @@ class TestLiveView(testtools.TestCase):
         ladder_mod.Ladder(fakes.FakeCloud(clock), journal,
                           plan_mod.build(16, concurrency=2), 't', RUN_ID,
                           stop=fakes.FakeEvent(clock), view=view,
-                          clock=clock).run()
+                          clock=clock, sleep=clock.sleep).run()
         return stream.getvalue()
 
     def test_terminal_redraws_in_place(self):
