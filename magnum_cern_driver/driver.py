@@ -379,13 +379,19 @@ class Driver(driver.Driver):
         stack_status = stack.get('stack_status')
         if (cluster.status == CS.DELETE_IN_PROGRESS
                 and not (stack_status or '').startswith('DELETE_')
+                and not status_mod.is_in_progress(stack_status)
                 and _age_seconds(cluster, 'updated_at')
                 >= DELETE_REACH_SECONDS):
+            # Settled, not deleting, long after the delete: it was missed.
+            # (A stack still in progress may be cancelling for the delete.)
             LOG.warning('Cluster %s: stack %s is %s %d s after the delete; '
                         'the delete missed it, deleting it now',
                         cluster.uuid, cluster.stack_id, stack_status,
                         DELETE_REACH_SECONDS)
-            self._delete_stack(context, cluster)
+            self._delete_stack(context, cluster, api=api, current=stack)
+            # Saving moves updated_at: no second DELETE for a while.
+            cluster.status_reason = 'Stack delete sent again'
+            cluster.save()
             return
         if stack_status == 'DELETE_COMPLETE':
             self._stack_gone(context, cluster)
@@ -395,9 +401,14 @@ class Driver(driver.Driver):
             return
         if status_mod.is_in_progress(new):
             reason = stack.get('stack_status_reason')
-            if cluster.status != new or cluster.status_reason != reason:
+            # Assign only what differs: an assigned field is saved even
+            # when equal, and could overwrite a status just recorded by
+            # the conductor (e.g. DELETE_IN_PROGRESS).
+            if cluster.status != new:
                 cluster.status = new
+            if cluster.status_reason != reason:
                 cluster.status_reason = reason
+            if cluster.obj_what_changed():
                 cluster.save()
             return
         if new.endswith('_FAILED'):
@@ -823,17 +834,22 @@ class Driver(driver.Driver):
             cluster.stack_id = stack_id
         self._delete_stack(context, cluster)
 
-    def _delete_stack(self, context, cluster):
-        """Ask Heat to delete the cluster's stack (unless it is already)."""
+    def _delete_stack(self, context, cluster, api=None, current=None):
+        """Ask Heat to delete the cluster's stack (unless it is already).
+
+        ``api`` and ``current`` (the stack as just read) spare a caller
+        that has them a second client and a second GET.
+        """
         try:
-            api = heat.Heat(context)
+            api = api or heat.Heat(context)
             # A second delete request would cancel Heat's running delete
             # ('Stack DELETE cancelled'): leave a running delete alone.
-            try:
-                current = api.get_stack(cluster.stack_id,
-                                        self._stack_name(cluster))
-            except heat.StackNotFound:
-                current = {}
+            if current is None:
+                try:
+                    current = api.get_stack(cluster.stack_id,
+                                            self._stack_name(cluster))
+                except heat.StackNotFound:
+                    current = {}
             if current.get('stack_status') == 'DELETE_IN_PROGRESS':
                 LOG.info('Cluster %s: stack %s is already being deleted',
                          cluster.uuid, cluster.stack_id)

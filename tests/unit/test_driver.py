@@ -434,8 +434,34 @@ class DeleteTest(DriverTestBase):
         self.assertEqual(deletes + 1,
                          self.cloud.count('DELETE', 'heat_delete'))
         self.assertEqual('DELETE_IN_PROGRESS', stack.status)
+        # Even if Heat still showed the old status, the next polls do not
+        # send another DELETE (it would cancel the first) for a while.
+        self.cloud.set_status(stack.id, 'CREATE_COMPLETE')
+        self.poll()
+        self.assertEqual(deletes + 1,
+                         self.cloud.count('DELETE', 'heat_delete'))
         del self.cloud.stacks[stack.id]
         self.assertEqual('DELETE_COMPLETE', self.poll().status)
+
+    def test_stack_still_in_progress_is_not_deleted_again(self):
+        # Heat may be cancelling an update for the delete: no DELETE.
+        stack, cluster = self.complete()
+        self.driver.delete_cluster(self.ctx, cluster)
+        self._marked_deleting(cluster)
+        self.cloud.set_status(stack.id, 'UPDATE_IN_PROGRESS')
+        deletes = self.cloud.count('DELETE', 'heat_delete')
+        self._age(cluster, 'updated_at', driver.DELETE_REACH_SECONDS + 5)
+        self.assertEqual('DELETE_IN_PROGRESS', self.poll().status)
+        self.assertEqual(deletes, self.cloud.count('DELETE', 'heat_delete'))
+
+    def test_stale_poll_changing_only_the_reason_keeps_the_delete(self):
+        stack = self.create()
+        stale = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        self.driver.delete_cluster(self.ctx, self.cluster)
+        self._marked_deleting(self.cluster)
+        self.cloud.set_status(stack.id, 'CREATE_IN_PROGRESS',
+                              'Stack CREATE still going')
+        self.assertEqual('DELETE_IN_PROGRESS', self.poll(stale).status)
 
     def test_delete_racing_the_create_deletes_the_stack(self):
         self.driver.create_cluster(self.ctx, self.cluster, 60)
