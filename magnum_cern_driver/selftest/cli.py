@@ -340,8 +340,11 @@ def open_target(args, journal_target=None, out=None):
     if os_cloud is None and journal_target and \
             journal_target.get('kind') == 'cloud':
         os_cloud = journal_target.get('name')
-    if journal_target and journal_target.get('kind') == 'rehearsal' and \
-            os_cloud is None:
+    if os_cloud is None and (
+            _opt(args, 'rehearsal_state_dir') or
+            (journal_target or {}).get('kind') == 'rehearsal'):
+        # Naming a rehearsal (or a run made on one) means the rehearsal,
+        # even when a clouds.yaml with a single cloud is around.
         kind, name = 'rehearsal', None
     else:
         kind, name = cloud_mod.resolve_target(os_cloud)

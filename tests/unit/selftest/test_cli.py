@@ -188,6 +188,22 @@ class TestDefaultCommand(testtools.TestCase):
         self.assertEqual(['--help'], w(['--help'], parser))
 
 
+class TestOpenTarget(testtools.TestCase):
+    def test_rehearsal_state_dir_wins_over_a_single_cloud(self):
+        # With one cloud in clouds.yaml, naming a rehearsal must still
+        # target the rehearsal (the functional tests rely on it).
+        self.useFixture(fixtures.MockPatch(
+            'magnum_cern_driver.selftest.cloud.resolve_target',
+            return_value=('cloud', 'prod')))
+        self.useFixture(fixtures.MockPatch(
+            'magnum_cern_driver.selftest.rehearsal.ensure_up',
+            side_effect=RuntimeError('rehearsal asked for')))
+        args = cli.build_parser().parse_args(
+            ['--rehearsal-state-dir', '/tmp/x', 'preflight'])
+        e = self.assertRaises(cloud_mod.ConfigError, cli.open_target, args)
+        self.assertIn('rehearsal asked for', str(e))
+
+
 class TestRehearsalHint(testtools.TestCase):
     def test_only_for_the_rehearsal(self):
         self.assertIsNone(cli.rehearsal_hint({'kind': 'cloud',
