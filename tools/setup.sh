@@ -41,6 +41,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     policy=/usr/sbin/policy-rc.d
     created_policy=0
     if [ ! -e "$policy" ]; then
+        # Removed however apt-get ends: a policy left behind would keep
+        # every service on this machine from starting.
+        trap 'as_root rm -f "$policy"' EXIT
         printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
         as_root chmod 755 "$policy"
         created_policy=1
@@ -50,6 +53,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${missing[@]}"
     if [ "$created_policy" -eq 1 ]; then
         as_root rm -f "$policy"
+        trap - EXIT
     fi
 fi
 

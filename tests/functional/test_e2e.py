@@ -183,6 +183,7 @@ class TestClusterLifecycle(base.RehearsalTestCase):
     def test_injected_failure_reaches_status_reason(self):
         ct = self._template()
         self.reh.configure_standins(fail_names=[FAIL_PATTERN])
+        self.addCleanup(self.reh.configure_standins, fail_names=[])
         cluster = self._cluster(ct, name=self._name('c') + FAIL_PATTERN +
                                 'x', masters=1, workers=2)
         c = self._wait(cluster.uuid, CREATE_TIMEOUT)

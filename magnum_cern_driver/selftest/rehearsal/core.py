@@ -359,7 +359,10 @@ class Rehearsal(object):
     def down(self, purge=False):
         """Stop exactly the recorded processes; return leftover ports."""
         self._close_rpc()
-        names = [svc.name for svc in services.plan(self.layout)]
+        # A state directory that never came up has no ports (and nothing
+        # to stop); the service plan needs the ports.
+        names = ([svc.name for svc in services.plan(self.layout)]
+                 if self.state.ports else [])
         recorded = list(self.state.processes)
         order = [n for n in reversed(names) if n in recorded] + \
             [n for n in recorded if n not in names]

@@ -151,6 +151,16 @@ class TestCli(testtools.TestCase):
         self.assertEqual(0, args.func(args))
         self.assertEqual({}, sc.quota_limits(path))
 
+    def test_down_of_a_rehearsal_that_never_came_up(self):
+        # tox calls down before the tests; there may be nothing yet.
+        d = os.path.join(tempfile.mkdtemp(), 'never')
+        args = self._parse('--state-dir', d, 'down')
+        self.useFixture(fixtures.MonkeyPatch(
+            'sys.stdout', self.useFixture(
+                fixtures.StringStream('stdout')).stream))
+        self.assertEqual(0, args.func(args))
+        self.assertFalse(os.path.exists(os.path.join(d, 'state.json')))
+
     def test_bad_quota(self):
         for bad in ('instances', 'instance=3', 'cores=-2', 'ram=lots'):
             self.assertRaises(argparse.ArgumentTypeError, cli._quota, bad)
