@@ -201,8 +201,12 @@ class Driver(driver.Driver):
 
     @staticmethod
     def _secret_values(secrets):
-        return [secrets.ca_key, secrets.bootstrap_token,
-                secrets.app_cred_secret]
+        values = [secrets.ca_key, secrets.bootstrap_token,
+                  secrets.app_cred_secret]
+        if secrets.ca_key:
+            # Derived from the CA key, written into the masters' user data.
+            values.append(userdata.certificate_key(secrets.ca_key))
+        return values
 
     @staticmethod
     def _build(inputs, secrets, shard_counts=None, removals=None):

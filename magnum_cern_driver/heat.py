@@ -96,11 +96,20 @@ class HeatTransient(HeatError):
 
 
 def redact(text, secrets):
-    """Return ``text`` with every non-empty secret value replaced."""
+    """Return ``text`` with every non-empty secret value replaced.
+
+    A multi-line secret (a PEM key) reaches user data re-indented, so it
+    never appears whole: each of its longer lines is replaced as well.
+    """
     text = str(text)
     for value in secrets or ():
-        if value and isinstance(value, str) and len(value) >= 4:
-            text = text.replace(value, '***')
+        if not (value and isinstance(value, str) and len(value) >= 4):
+            continue
+        text = text.replace(value, '***')
+        for line in value.splitlines():
+            line = line.strip()
+            if len(line) >= 16:
+                text = text.replace(line, '***')
     return text
 
 

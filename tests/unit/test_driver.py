@@ -337,6 +337,18 @@ class StatusTest(DriverTestBase):
         self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
 
 
+class SecretValuesTest(DriverTestBase):
+
+    def test_derived_certificate_key_is_redacted_too(self):
+        from magnum_cern_driver import userdata
+        secrets = params.Secrets(ca_key='-----BEGIN KEY-----\nabc\n',
+                                 bootstrap_token='abcdef.0123456789abcdef',
+                                 app_cred_secret='s3cr3t-s3cr3t')
+        values = driver.Driver._secret_values(secrets)
+        self.assertIn(userdata.certificate_key(secrets.ca_key), values)
+        self.assertIn(secrets.app_cred_secret, values)
+
+
 class DeleteTest(DriverTestBase):
 
     def test_delete_then_poll(self):

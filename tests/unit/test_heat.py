@@ -188,3 +188,14 @@ class DeepestFailuresTest(base.TestCase):
     def test_redact(self):
         self.assertEqual('x *** y', heat.redact('x abcdef y', ['abcdef']))
         self.assertEqual('x ab y', heat.redact('x ab y', ['ab', None]))
+
+    def test_redact_reindented_pem(self):
+        key = ('-----BEGIN PRIVATE KEY-----\n'
+               'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n'
+               'BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB\n'
+               '-----END PRIVATE KEY-----\n')
+        echoed = 'bad value:\n    ' + '\n    '.join(key.splitlines())
+        out = heat.redact(echoed, [key])
+        self.assertNotIn('MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', out)
+        self.assertNotIn('BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB', out)
+        self.assertIn('bad value:', out)
