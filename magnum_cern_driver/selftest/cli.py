@@ -422,7 +422,6 @@ class _TemplateArgs(object):
 
     def __init__(self, args, adapter=None):
         self.__dict__.update(vars(args))
-        self.labels = _labels(args)
         if adapter is not None and adapter.kind == 'rehearsal' and \
                 not self.flavor and not self.master_flavor:
             # The rehearsal's stand-in compute offers m1.* flavors; the
@@ -533,7 +532,7 @@ def _print_plan(args, steps, reference):
     need = plan_mod.quota_need(steps, masters=args.masters, keep=args.keep)
     out.write('peak quota need: %s\n' % ', '.join(
         '%s %d' % kv for kv in sorted(need.items())))
-    bud = preflight_mod.heat_budget(steps, args.masters, _labels(args))
+    bud = preflight_mod.heat_budget(steps, args.masters, args.labels)
     if 'total_resources' in bud:
         out.write('Heat: %d workers -> %s resources; heat.conf '
                   'max_resources_per_stack >= %s (or -1)\n' % (
@@ -594,7 +593,7 @@ def cmd_budget(args):
     try:
         res = budget.count(args.masters, args.workers,
                            nodegroups=args.nodegroups,
-                           labels=_labels(args) or None,
+                           labels=args.labels or None,
                            shard_size=args.shard_size)
     except ValueError as e:
         return _fail(str(e))
@@ -782,6 +781,9 @@ def main(argv=None):
     try:
         parser = build_parser()
         args = parser.parse_args(with_default_command(argv, parser))
+        # --label K=V (repeated) as one dict, for the template and the
+        # options recorded in the result.
+        args.labels = _labels(args)
         # Libraries (keystoneauth, openstacksdk) warn on stderr about what
         # our own one-line errors already say: quiet unless -v.
         logging.basicConfig(

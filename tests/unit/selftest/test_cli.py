@@ -250,6 +250,25 @@ class TestSubcommands(CliBase):
         path = os.path.join(out, 'result.json')
         self.assertEqual(0, self.main('compare', path, path))
 
+    def test_labels_reach_the_template_and_the_recorded_options(self):
+        out = os.path.join(self.tmp, 'o')
+        made = []
+        create = self.cloud.create_template
+
+        def record(spec):
+            made.append(spec)
+            return create(spec)
+        self.useFixture(fixtures.MockPatchObject(
+            self.cloud, 'create_template', record))
+        code = self.main('--max-nodes', '2', '--concurrency', '1',
+                         '--skip-load', '--label', 'kube_tag=v1.31.4',
+                         '--output-dir', out)
+        self.assertEqual(0, code, self.stderr.getvalue())
+        with open(os.path.join(out, 'result.json')) as f:
+            doc = json.load(f)
+        self.assertEqual({'kube_tag': 'v1.31.4'}, doc['options']['labels'])
+        self.assertEqual({'kube_tag': 'v1.31.4'}, made[0]['labels'])
+
     def test_compare_not_comparable(self):
         out = os.path.join(self.tmp, 'o')
         self.main('--max-nodes', '2', '--concurrency', '1', '--skip-load',
