@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 import time
 
@@ -665,6 +666,10 @@ def cmd_cleanup(args):
         if not res.leftovers:
             journal.end()
         journal.close()
+    if not res.leftovers:
+        # The run's kubeconfigs (client keys of its clusters) go too.
+        from magnum_cern_driver.selftest import ladder as ladder_mod
+        shutil.rmtree(ladder_mod.default_workdir(run_id), ignore_errors=True)
     if res.leftovers:
         sys.stderr.write('%s: %d resource(s) left behind\n'
                          % (PROG, len(res.leftovers)))

@@ -332,9 +332,15 @@ class TestSubcommands(CliBase):
         self.assertEqual(exitcodes.LEFTOVERS, code)
         self.assertIn('LEFT cluster %ss0002-01' % prefix,
                       self.stdout.getvalue())
+        # A crashed run's kubeconfig dir (client keys) stays while
+        # something is left, and goes with the last of it.
+        from magnum_cern_driver.selftest import ladder as ladder_mod
+        workdir = ladder_mod.default_workdir(rid)
+        os.makedirs(workdir)
         self.cloud.stuck_delete_names.clear()
         self.assertEqual(0, self.main('cleanup', '--run-id', rid))
         self.assertTrue(self.cloud.empty())
+        self.assertFalse(os.path.exists(workdir))
         self.assertTrue(journal_mod.Journal.read(
             journal_mod.path_for(rid)).ended)
 
