@@ -822,7 +822,6 @@ class Driver(driver.Driver):
     # delete
 
     def delete_cluster(self, context, cluster):
-        self._forget_credentials(context, cluster)
         if not cluster.stack_id:
             # A delete that races the create: the stack may exist already
             # without its id saved on the cluster.
@@ -834,9 +833,12 @@ class Driver(driver.Driver):
             if not stack_id:
                 LOG.info('Cluster %s has no stack; nothing to delete in '
                          'Heat', cluster.uuid)
-                return
             cluster.stack_id = stack_id
-        self._delete_stack(context, cluster)
+        if cluster.stack_id:
+            self._delete_stack(context, cluster)
+        # Only once Heat took the delete: a refused delete (DELETE_FAILED)
+        # must leave the cluster's cloud credential working.
+        self._forget_credentials(context, cluster)
 
     def _delete_stack(self, context, cluster, api=None, current=None):
         """Ask Heat to delete the cluster's stack (unless it is already).

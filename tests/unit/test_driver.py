@@ -515,6 +515,9 @@ class DeleteTest(DriverTestBase):
         self.cloud.fail_with = 503
         self.assertRaises(exception.MagnumException,
                           self.driver.delete_cluster, self.ctx, cluster)
+        # DELETE_FAILED: the cluster runs on, its credential still valid.
+        self.cloud.fail_with = None
+        self.assertEqual(1, len(self.cloud.app_creds))
 
 
 class ResizeTest(DriverTestBase):
