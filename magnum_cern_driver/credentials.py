@@ -131,6 +131,13 @@ def create(context, cluster):
     if not user_id:
         raise CredentialError('Cannot create an application credential: '
                               'the request has no user')
+    owner = getattr(cluster, 'user_id', None)
+    if owner and owner != user_id:
+        # It would belong to this user: the cluster would run on their
+        # credential, and it would escape the owner's cleanup.
+        raise CredentialError('only the cluster\'s owner (user %s) can do '
+                              'this: the cluster\'s cloud credential is '
+                              'theirs' % owner)
     name = '%s%d' % (name_prefix(cluster.uuid), int(time.time() * 1000))
     body = {'application_credential': {
         'name': name,

@@ -749,6 +749,23 @@ class OtherOperationsTest(DriverTestBase):
         self.cloud.set_status(stack.id, 'UPDATE_COMPLETE')
         self.assertEqual('v1.32.0', self.poll().coe_version)
 
+    def test_upgrade_by_another_user_is_refused(self):
+        # The new credential would be that user's, and escape cleanup.
+        stack, cluster = self.complete()
+        new_ct = db_utils.create_test_cluster_template(
+            uuid='f74c40e0-d825-11e2-a28f-0800200c9a66', name='v132',
+            coe='kubernetes', cluster_distro='almalinux', server_type='vm',
+            image_id='alma-9', labels={'kube_tag': 'v1.32.0'},
+            apiserver_port=6443)
+        ct = objects.ClusterTemplate.get_by_uuid(self.ctx, new_ct.uuid)
+        other = self.fx.user_context(user='other_user')
+        e = self.assertRaises(exception.MagnumException,
+                              self.driver.upgrade_cluster, other, cluster,
+                              ct, 3, self.nodegroup('default-worker'))
+        self.assertIn('owner', str(e))
+        self.assertEqual(1, len(self.cloud.app_creds))
+        self.assertEqual([], stack.patches)
+
     def test_rotate_ca_not_supported_and_keeps_the_ca(self):
         stack, cluster = self.complete()
         old = {f: getattr(cluster, f) for f in driver._CERT_REFS}
