@@ -273,12 +273,11 @@ class Driver(driver.Driver):
                         '%s exists; using it', cluster.uuid, e.code,
                         stack_id)
             cluster.stack_id = stack_id
-        except Exception as e:
+        except Exception:
+            # Anything else (a HeatError is handled above): no stack, so
+            # no credential either.
             if cred[0]:
                 self._forget_credentials(context, cluster)
-            if isinstance(e, heat.HeatError):
-                raise _error('Heat refused to create the cluster stack: %s'
-                             % e)
             raise
         LOG.info('Cluster %s: stack %s created (%s)', cluster.uuid,
                  cluster.stack_id, spec.stack_name)
