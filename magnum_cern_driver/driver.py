@@ -217,8 +217,7 @@ class Driver(driver.Driver):
         except (params.InvalidInput, labels_mod.InvalidLabel,
                 userdata.UserDataError) as e:
             # Messages name the field, never a secret value.
-            raise exception.InvalidParameterValue(
-                err=str(e).replace('%', '%%'))
+            raise exception.InvalidParameterValue(err=str(e))
 
     @staticmethod
     def _coe_version(cluster):

@@ -196,6 +196,15 @@ class CreateTest(DriverTestBase):
         self.assertIsNone(self.cluster.stack_id)
         self.assertEqual({}, self.cloud.app_creds)
 
+    def test_invalid_input_message_shown_as_is(self):
+        self.useFixture(fixtures.MockPatch(
+            'magnum_cern_driver.params.build_stack',
+            side_effect=params.InvalidInput('at most 50% of the quota')))
+        e = self.assertRaises(exception.InvalidParameterValue,
+                              self.driver.create_cluster, self.ctx,
+                              self.cluster, 60)
+        self.assertIn('at most 50% of the quota', str(e))
+
     def test_create_with_invalid_label_creates_nothing(self):
         self.cluster.labels = {'flannel_backend': 'carrier-pigeon'}
         self.cluster.save()
