@@ -231,7 +231,7 @@ class Rehearsal(object):
         while True:
             if not procs.alive(rec['pid'], rec['started']):
                 raise ServiceError(svc.name, 'exited during start-up',
-                                   rec['log'])
+                                   rec['log'], redact=self._redact)
             try:
                 if self._check(svc, admin):
                     break
@@ -242,7 +242,8 @@ class Rehearsal(object):
                     svc.name, 'no answer after %ds (%s)' % (
                         svc.timeout, self._redact(
                             '%s: %s' % (type(last).__name__, last))
-                        if last else 'not ready'), rec['log'])
+                        if last else 'not ready'), rec['log'],
+                    redact=self._redact)
             time.sleep(0.2)
         self.timings[svc.name] = round(time.monotonic() - started_at, 1)
 
@@ -263,7 +264,8 @@ class Rehearsal(object):
         for step, rc, took in results:
             if rc != 0:
                 raise ServiceError(step.name, 'failed with exit code %s'
-                                   % rc, layout.log(step.name))
+                                   % rc, layout.log(step.name),
+                                   redact=self._redact)
             self.timings[step.name] = round(took, 1)
             self._mark(step.name)
 
@@ -320,7 +322,8 @@ class Rehearsal(object):
             if rc != 0:
                 raise ServiceError('mariadb-install', 'failed with exit '
                                    'code %s' % rc,
-                                   layout.log('mariadb-install'))
+                                   layout.log('mariadb-install'),
+                                   redact=self._redact)
         start_and_wait('mariadb')
         self._databases()
         start_and_wait('epmd')

@@ -24,11 +24,14 @@ import time
 class ServiceError(RuntimeError):
     """A service or step failed; the message names it and shows its log."""
 
-    def __init__(self, name, reason, log_path=None, lines=30):
+    def __init__(self, name, reason, log_path=None, lines=30, redact=None):
         self.name = name
         self.reason = reason
         self.log_path = log_path
         self.tail = tail(log_path, lines) if log_path else ''
+        if redact is not None:
+            # A log may echo a generated password (a connection URL).
+            self.tail = redact(self.tail)
         msg = '%s: %s' % (name, reason)
         if log_path:
             msg += '\n--- last lines of %s ---\n%s' % (log_path, self.tail)

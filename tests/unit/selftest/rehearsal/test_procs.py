@@ -108,6 +108,20 @@ class TestProcs(testtools.TestCase):
         self.assertNotIn('line 96', str(err))
 
 
+class TestServiceError(testtools.TestCase):
+
+    def test_log_tail_is_redacted(self):
+        d = self.useFixture(fixtures.TempDir()).path
+        log = os.path.join(d, 'svc.log')
+        with open(log, 'w') as f:
+            f.write('connecting to mysql://heat:pw-0123456789@127.0.0.1\n')
+        e = procs.ServiceError('heat', 'exited', log,
+                               redact=lambda t: t.replace('pw-0123456789',
+                                                          '***'))
+        self.assertNotIn('pw-0123456789', str(e))
+        self.assertIn('mysql://heat:***@127.0.0.1', str(e))
+
+
 class TestCli(testtools.TestCase):
 
     def _parse(self, *argv):
