@@ -729,16 +729,19 @@ class NodeGroupTest(DriverTestBase):
 
 class OtherOperationsTest(DriverTestBase):
 
-    def test_upgrade_resends_user_data_with_new_version(self):
-        self.assertTrue(self.driver._rolling_updates_supported())
-        stack, cluster = self.complete()
-        old_master = stack.parameters['master_user_data']
+    def _template_v132(self):
         new_ct = db_utils.create_test_cluster_template(
             uuid='f74c40e0-d825-11e2-a28f-0800200c9a66', name='v132',
             coe='kubernetes', cluster_distro='almalinux', server_type='vm',
             image_id='alma-9', labels={'kube_tag': 'v1.32.0'},
             apiserver_port=6443)
-        ct = objects.ClusterTemplate.get_by_uuid(self.ctx, new_ct.uuid)
+        return objects.ClusterTemplate.get_by_uuid(self.ctx, new_ct.uuid)
+
+    def test_upgrade_resends_user_data_with_new_version(self):
+        self.assertTrue(self.driver._rolling_updates_supported())
+        stack, cluster = self.complete()
+        old_master = stack.parameters['master_user_data']
+        ct = self._template_v132()
         self.driver.upgrade_cluster(self.ctx, cluster, ct, 3,
                                     self.nodegroup('default-worker'))
         patch = stack.patches[-1]['parameters']
@@ -761,12 +764,7 @@ class OtherOperationsTest(DriverTestBase):
     def test_upgrade_by_another_user_is_refused(self):
         # The new credential would be that user's, and escape cleanup.
         stack, cluster = self.complete()
-        new_ct = db_utils.create_test_cluster_template(
-            uuid='f74c40e0-d825-11e2-a28f-0800200c9a66', name='v132',
-            coe='kubernetes', cluster_distro='almalinux', server_type='vm',
-            image_id='alma-9', labels={'kube_tag': 'v1.32.0'},
-            apiserver_port=6443)
-        ct = objects.ClusterTemplate.get_by_uuid(self.ctx, new_ct.uuid)
+        ct = self._template_v132()
         other = self.fx.user_context(user='other_user')
         e = self.assertRaises(exception.MagnumException,
                               self.driver.upgrade_cluster, other, cluster,
