@@ -63,9 +63,9 @@ class Artifact:
       pinned); ``ref`` is ``registry/repository:tag[@digest]``.
     * chart: ``url`` (``https://`` repository whose ``index.yaml`` lists
       it, or ``oci://registry/path``), ``chart``, ``version``.
-    * rpm: ``url`` (the repository's base URL, dnf variables expanded
-      with :data:`RPM_VARS`), ``package``, ``version`` ('' if any),
-      ``gpgkey``.
+    * rpm: ``repo`` (the repository's name), ``url`` (its base URL, dnf
+      variables expanded with :data:`RPM_VARS`), ``gpgkey``, ``package``,
+      ``version`` ('' if any).
     * url: ``url``, ``sha256`` ('' if not pinned).
     """
 
@@ -81,7 +81,15 @@ class Artifact:
     chart: str = ''
     version: str = ''
     package: str = ''
+    repo: str = ''
     gpgkey: str = ''
+    # rpm only: the repository is the distribution's, configured on the
+    # image (checked, never written by the nodes)
+    on_image: bool = False
+    # used only when a node image is built (elements/), not by nodes
+    image_build_only: bool = False
+    # False: its existence could not be read upstream (see source)
+    verified: bool = True
     sha256: str = ''
     # chart only: {values key path: image name} of the images it pulls
     images: tuple = ()
@@ -107,12 +115,17 @@ class Artifact:
         data = {'kind': self.kind, 'name': self.name, 'ref': self.ref,
                 'label': self.label, 'source': self.source}
         for field in ('registry', 'repository', 'tag', 'digest', 'url',
-                      'chart', 'version', 'package', 'gpgkey', 'sha256'):
+                      'chart', 'version', 'package', 'repo', 'gpgkey',
+                      'sha256'):
             value = getattr(self, field)
             if value:
                 data[field] = value
         if self.images:
             data['images'] = dict(self.images)
+        for flag in ('on_image', 'image_build_only'):
+            if getattr(self, flag):
+                data[flag] = True
+        data['verified'] = self.verified
         return data
 
 
@@ -210,6 +223,11 @@ def _source(entry, where):
     return str(src)
 
 
+def _flags(entry):
+    return {'verified': entry.get('verified', True) is not False,
+            'image_build_only': bool(entry.get('image_build_only'))}
+
+
 def _image(name, entry, values, mirror):
     where = 'image %s' % name
     registry = _fill(entry['registry'], values, where)
@@ -217,7 +235,7 @@ def _image(name, entry, values, mirror):
     registry, repository = mirror_image(registry, repository, mirror)
     return Artifact(
         kind='image', name=name, label=entry.get('label'),
-        source=_source(entry, where),
+        source=_source(entry, where), **_flags(entry),
         registry=_check(where, 'registry', registry),
         repository=_check(where, 'repository', repository),
         tag=_check(where, 'tag', _fill(entry['tag'], values, where)),
@@ -239,7 +257,7 @@ def _chart(name, entry, values, mirror, image_names):
         images.append((key, image))
     return Artifact(
         kind='chart', name=name, label=entry.get('label'),
-        source=_source(entry, where),
+        source=_source(entry, where), **_flags(entry),
         url=_check(where, 'url', url),
         chart=_check(where, 'name', _fill(entry['chart'], values, where)),
         version=_check(where, 'version',
@@ -265,7 +283,8 @@ def _rpms(repo_name, repo, values):
             kind='rpm', name=pkg, label=spec.get('label'),
             source=_source(spec if spec.get('source') else repo, pwhere),
             url=url, package=_check(pwhere, 'name', pkg), version=version,
-            gpgkey=gpgkey))
+            repo=_check(where, 'name', repo_name), gpgkey=gpgkey,
+            on_image=bool(repo.get('on_image')), **_flags(repo)))
     return result
 
 
@@ -273,7 +292,7 @@ def _url(name, entry, values):
     where = 'url %s' % name
     return Artifact(
         kind='url', name=name, label=entry.get('label'),
-        source=_source(entry, where),
+        source=_source(entry, where), **_flags(entry),
         url=_check(where, 'url', _fill(entry['url'], values, where)),
         sha256=_check(where, 'sha256', entry.get('sha256') or ''))
 
@@ -301,6 +320,11 @@ def resolve(labels, mirror='', manifest=None):
     for name, entry in (data.get('urls') or {}).items():
         result.append(_url(name, entry, values))
     return result
+
+
+def for_nodes(artifacts):
+    """The artifacts a booting node uses (not those of image builds)."""
+    return [a for a in artifacts if not a.image_build_only]
 
 
 def by_name(artifacts):

@@ -73,6 +73,21 @@ node_opts = [
                      'cvmfs_enabled:true,registry_mirror:registry.example.'
                      'org/mirror. Validated against the label schema like '
                      'user labels.'),
+    cfg.StrOpt('registry_mirror',
+               default='',
+               regex=r'^([A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*)?$',
+               help='Registry every node pulls its images (and the OCI '
+                    'charts) through: host[:port][/path] replaces the '
+                    'registry host of every image in the artifact manifest, '
+                    'chart values included. The registry_mirror label of a '
+                    'cluster wins. Empty: the upstream registries. '
+                    '`magnum-cern-selftest artifacts` lists what the mirror '
+                    'must hold.'),
+    cfg.StrOpt('region_name',
+               default='RegionOne',
+               regex=r'^[A-Za-z0-9_.-]{1,64}$',
+               help='OpenStack region the cloud controller manager on the '
+                    'nodes uses (cloud.conf [Global] region).'),
     cfg.StrOpt('unknown_labels',
                default='warn',
                choices=[('warn', 'ignore unknown labels with a warning'),

@@ -1,8 +1,7 @@
 # shellcheck shell=bash
-# Defaults for the cvmfs element (see README.rst).
+# Defaults for the cvmfs element (see README.rst). The repository RPM
+# comes from the artifact manifest: environment.d/05-cvmfs-artifacts.sh.
 
-# RPM that configures the CVMFS package repository.
-export DIB_CVMFS_RELEASE_RPM=${DIB_CVMFS_RELEASE_RPM:-https://cvmrepo.s3.cern.ch/cvmrepo/yum/cvmfs-release-latest.noarch.rpm}
 # Comma-separated repositories (same default as the cvmfs_repositories label).
 export DIB_CVMFS_REPOSITORIES=${DIB_CVMFS_REPOSITORIES:-cvmfs-config.cern.ch,sft.cern.ch}
 # CVMFS_HTTP_PROXY: DIRECT, or http://host:port entries joined by ; or |.
