@@ -41,7 +41,7 @@ from magnum_cern_driver.selftest.report import terminal
 
 PROG = 'magnum-cern-selftest'
 SUBCOMMANDS = ('run', 'preflight', 'budget', 'cleanup', 'report', 'compare',
-               'rehearsal')
+               'rehearsal', 'artifacts', 'render')
 DEFAULT_OUTPUT_ROOT = 'selftest-results'
 DEFAULT_STALE_HOURS = 6.0
 # Ladder poll interval bounds (seconds) and the sleep of delete waits;
@@ -175,6 +175,17 @@ def _plan_args(p):
     v.add_argument('--heat-version', help='Heat release (for the known '
                    'defects table and the fingerprint)')
     v.add_argument('--magnum-version', help='Magnum release')
+    a = p.add_argument_group('node artifacts (images, charts, packages, '
+                             'URLs the nodes fetch)')
+    a.add_argument('--skip-artifact-check', action='store_true',
+                   help='do not check that they exist (air-gapped clouds: '
+                   'the report says it was skipped)')
+    a.add_argument('--artifact-manifest', metavar='PATH',
+                   help='check this artifact manifest instead of the '
+                   'packaged one')
+    a.add_argument('--artifact-timeout', type=_positive_float, default=60.0,
+                   metavar='SECONDS', help='the whole artifact check ends '
+                   'after this (default 60)')
 
 
 def build_parser(rehearsal_hook=None):
@@ -229,6 +240,29 @@ def build_parser(rehearsal_hook=None):
     bud.add_argument('--format', choices=('table', 'json'),
                      default='table')
     bud.set_defaults(func=cmd_budget)
+
+    art = sub.add_parser('artifacts', help='images, charts, packages and '
+                         'URLs a cluster shape fetches (for pre-seeding a '
+                         'mirror; no cloud needed)')
+    art.add_argument('--label', dest='label_list', action='append',
+                     type=_label, default=[], metavar='KEY=VALUE')
+    art.add_argument('--registry-mirror', metavar='HOST[/PATH]', default='',
+                     help='mirror every image goes through (the '
+                     'registry_mirror label wins)')
+    art.add_argument('--format', choices=('table', 'json'), default='table')
+    art.set_defaults(func=cmd_artifacts)
+
+    ren = sub.add_parser('render', help='the user data the driver sends a '
+                         'node, secrets replaced (no cloud needed)')
+    ren.add_argument('--role', choices=('master', 'worker'), required=True)
+    ren.add_argument('--masters', type=_positive_int('--masters'),
+                     default=1)
+    ren.add_argument('--workers', type=_positive_int('--workers'),
+                     default=1)
+    ren.add_argument('--label', dest='label_list', action='append',
+                     type=_label, default=[], metavar='KEY=VALUE')
+    ren.add_argument('--format', choices=('text', 'json'), default='text')
+    ren.set_defaults(func=cmd_render)
 
     cl = sub.add_parser('cleanup', help='delete what a run left behind')
     _common(cl)
@@ -474,6 +508,7 @@ def _run(args, steps, reference, base, run_id, output_dir):
 
     try:
         sess.preflight(spec)
+        _artifact_check(args, adapter, sess.template, sess.preflight_doc)
     except preflight_mod.PreflightError as e:
         raise preflight_mod.PreflightError('preflight: %s' % e)
     for c in sess.preflight_doc['checks']:
@@ -520,6 +555,14 @@ def _writable_dir(path):
         raise UsageError('--output-dir %s is not writable' % path)
 
 
+def _artifact_check(args, adapter, template, doc):
+    """The preflight's node artifact check (raises PreflightError)."""
+    preflight_mod.artifact_check(
+        doc, adapter, template, args.labels,
+        skip=args.skip_artifact_check, manifest=args.artifact_manifest,
+        timeout=args.artifact_timeout)
+
+
 def _print_plan(args, steps, reference):
     out = sys.stdout
     out.write('plan (reference %s), %d master(s) per cluster, timeouts x%g:'
@@ -563,10 +606,12 @@ def cmd_preflight(args):
                   'magnum': args.magnum_version},
         rehearsal=_rehearsal_facts(adapter))
     fatal = None
+    doc = None
     try:
         doc = pf.run()
+        _artifact_check(args, adapter, pf.template, doc)
     except preflight_mod.PreflightError as e:
-        doc = pf.document()
+        doc = doc or pf.document()
         fatal = str(e)
     doc = redact.scrub(doc, secrets)
     if args.format == 'json':
@@ -602,6 +647,28 @@ def cmd_budget(args):
         sys.stdout.write(json.dumps(res, indent=2, sort_keys=True) + '\n')
     else:
         sys.stdout.write(budget.format_table(res).rstrip('\n') + '\n')
+    return exitcodes.OK
+
+
+def cmd_artifacts(args):
+    from magnum_cern_driver.selftest import artifacts_cmd
+    try:
+        out = artifacts_cmd.run(args.labels, args.registry_mirror,
+                                args.format)
+    except artifacts_cmd.ArtifactsError as e:
+        return _fail(str(e))
+    sys.stdout.write(out)
+    return exitcodes.OK
+
+
+def cmd_render(args):
+    from magnum_cern_driver.selftest import render_cmd
+    try:
+        out = render_cmd.run(args.role, args.masters, args.workers,
+                             args.labels, args.format)
+    except render_cmd.RenderError as e:
+        return _fail(str(e))
+    sys.stdout.write(out)
     return exitcodes.OK
 
 

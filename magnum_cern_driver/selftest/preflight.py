@@ -16,7 +16,9 @@ Magnum's API microversion; the cluster template, its image and flavors
 against the driver; quotas for the whole ladder at its concurrency; the
 Heat resource budget of the largest size and the Heat setting it needs.
 Then the environment fingerprint (versions, template shape) and the known
-upstream defects of the versions found. Nothing is created.
+upstream defects of the versions found. Last, :func:`artifact_check`:
+every image, chart, package and URL the nodes will fetch exists (see
+``artifact_check``). Nothing is created.
 
 A check is ``{'name', 'ok', 'severity', 'message', 'skipped'}``; a failed
 check of severity 'error' makes the preflight fatal (exit 1, nothing
@@ -452,3 +454,32 @@ class Preflight(object):
                 'budget': getattr(self, 'budget', None),
                 'quota': getattr(self, 'quota', None),
                 'defects': defects or []}
+
+
+def artifact_check(doc, cloud, template=None, labels=None, skip=False,
+                   manifest=None, timeout=None):
+    """Add the node artifact check to the preflight document ``doc``.
+
+    The artifacts are those of the template's labels with ``labels`` (the
+    command line's) over them; the mirror is label ``registry_mirror``.
+    On the local rehearsal the check is reported as skipped (it has no
+    network), never as passed. ``doc['artifacts']`` gets what was found
+    for each artifact.
+
+    :raises PreflightError: when an artifact is missing or did not answer
+        (recorded in ``doc`` first).
+    """
+    from magnum_cern_driver.selftest import artifact_check as check_mod
+
+    merged = dict((template or {}).get('labels') or {})
+    merged.update(labels or {})
+    check, results = check_mod.preflight_check(
+        merged, manifest=manifest,
+        timeout=timeout or check_mod.DEFAULT_TIMEOUT, skip=skip,
+        rehearsal=getattr(cloud, 'kind', None) == 'rehearsal')
+    check = dict(check, message=cloud_mod.one_line(check['message'], 4000))
+    doc.setdefault('checks', []).append(check)
+    doc['artifacts'] = [r.as_dict() for r in results]
+    if not check['ok'] and check['severity'] == 'error':
+        raise PreflightError('%s: %s' % (check['name'], check['message']))
+    return check
