@@ -22,6 +22,7 @@ checks this walk against one made with Heat's own engine code.
 
 import dataclasses
 
+from magnum_cern_driver import capacity
 from magnum_cern_driver import labels as labels_mod
 from magnum_cern_driver import params as params_mod
 
@@ -182,7 +183,7 @@ def _parse(text):
     return _PARSED[text]
 
 
-def _no_user_data(role, labels, facts, secrets, ca_bundle=None):
+def _no_user_data(role, labels, facts, secrets, ca_bundle=None, **options):
     # User data does not change the resource count; skip rendering it.
     return ''
 
@@ -235,7 +236,14 @@ def count(masters, workers, nodegroups=1, labels=None, shard_size=None,
                                   _Conf(conf, shard_size),
                                   user_data=_no_user_data)
     tree = count_tree(spec.template, spec.parameters, spec.files)
-    return summarise(tree, spec, masters, workers, nodegroups)
+    result = summarise(tree, spec, masters, workers, nodegroups)
+    # The networks of those labels (build_stack refused the shape already
+    # if they cannot hold it).
+    master = inputs.master_nodegroup().name
+    result['nodes'] = masters + workers
+    result.update(capacity.summary(spec.labels[master],
+                                   creates_subnet=not inputs.fixed_network))
+    return result
 
 
 def summarise(tree, spec, masters, workers, nodegroups):
@@ -311,4 +319,14 @@ def format_table(result):
         'heat.conf [DEFAULT] max_resources_per_stack must be >= %d '
         '(or -1)' % result['max_resources_per_stack'],
     ]
+    if 'pod_network_capacity_nodes' in result:
+        lines += [
+            '',
+            'nodes (masters included): %d of at most %d (pod network '
+            'holds %d, node subnet %s, Kubernetes\' documented limit %d)' % (
+                result['nodes'], result['max_nodes'],
+                result['pod_network_capacity_nodes'],
+                result['node_subnet_capacity_nodes'],
+                result['kubernetes_max_nodes']),
+        ]
     return '\n'.join(lines)

@@ -192,21 +192,43 @@ class Driver(driver.Driver):
         ca = cert_manager.get_cluster_ca_certificate(cluster, context=context)
         ca_cert = _text(ca.get_certificate())
         ca_key = _text(ca.get_decrypted_private_key())
+        # Magnum 23 makes an etcd CA, a front-proxy CA and its own client
+        # certificate for every cluster (cert_manager.
+        # generate_certificates_to_cluster): the masters get them all, so a
+        # master joins without kubeadm's two-hour kubeadm-certs secret.
+        etcd = cert_manager.get_cluster_ca_certificate(
+            cluster, context=context, ca_cert_type='etcd')
+        front_proxy = cert_manager.get_cluster_ca_certificate(
+            cluster, context=context, ca_cert_type='front_proxy')
+        client = cert_manager.get_cluster_magnum_cert(cluster,
+                                                      context=context)
         return params.Secrets(
             ca_cert=ca_cert, ca_key=ca_key,
             ca_cert_hash=_ca_cert_hash(ca_cert),
             bootstrap_token=credentials.bootstrap_token(ca_key, cluster.uuid),
             app_cred_id=app_cred[0], app_cred_secret=app_cred[1],
-            auth_url=credentials.auth_url(context))
+            auth_url=credentials.auth_url(context),
+            etcd_ca_cert=_text(etcd.get_certificate()),
+            etcd_ca_key=_text(etcd.get_decrypted_private_key()),
+            front_proxy_ca_cert=_text(front_proxy.get_certificate()),
+            front_proxy_ca_key=_text(front_proxy.get_decrypted_private_key()),
+            sa_key=_text(client.get_decrypted_private_key()))
 
     @staticmethod
-    def _secret_values(secrets):
+    def _secret_values(secrets, spec=None):
         values = [secrets.ca_key, secrets.bootstrap_token,
-                  secrets.app_cred_secret]
+                  secrets.app_cred_secret, secrets.etcd_ca_key,
+                  secrets.front_proxy_ca_key, secrets.sa_key]
         if secrets.ca_key:
-            # Derived from the CA key, written into the masters' user data.
+            # Derived from the CA key (formerly in the masters' user data).
             values.append(userdata.certificate_key(secrets.ca_key))
-        return values
+        if spec is not None:
+            # The secrets also travel compressed, in the user data's
+            # archive: an error that echoed it must not show it either.
+            for name in spec.hidden_parameters:
+                values.extend(userdata.archive_blobs(
+                    spec.parameters.get(name) or ''))
+        return [v for v in values if v]
 
     @staticmethod
     def _build(inputs, secrets, shard_counts=None, removals=None):
@@ -252,7 +274,7 @@ class Driver(driver.Driver):
                 environment_files=spec.environment_files,
                 timeout_mins=timeout,
                 tags=['magnum', 'magnum-cluster-%s' % cluster.uuid],
-                secrets=self._secret_values(secrets))
+                secrets=self._secret_values(secrets, spec))
         except heat.HeatError as e:
             if not isinstance(e, heat.HeatTransient) and e.code != 409:
                 if cred[0]:
@@ -585,11 +607,19 @@ class Driver(driver.Driver):
 
     def _update_stack(self, context, cluster, inputs, removals=None,
                       api=None, stack=None, secrets=None,
-                      resend_hidden=False):
-        """PATCH the cluster stack towards ``inputs``; True if sent."""
+                      resend_hidden=False, new_master_generation=False):
+        """PATCH the cluster stack towards ``inputs``; True if sent.
+
+        :param new_master_generation: the masters will be replaced (an
+            upgrade): raise ``master_generation`` so that Heat waits for
+            each new master's readiness signal before the next.
+        """
         api = api or heat.Heat(context)
         stack = stack or self._current(api, cluster)
         current = stack.get('parameters') or {}
+        params.keep_built(inputs, current)
+        if new_master_generation:
+            inputs.master_generation = params.master_generation(current) + 1
         names = [ng.name for ng in inputs.worker_nodegroups()]
         layout = params.current_shard_counts(current, names)
         if secrets is None:
@@ -614,7 +644,8 @@ class Driver(driver.Driver):
         try:
             api.update_stack(cluster.stack_id, self._stack_name(cluster),
                              parameters=changed,
-                             secrets=self._secret_values(secrets), **kwargs)
+                             secrets=self._secret_values(secrets, spec),
+                             **kwargs)
         except heat.HeatError as e:
             raise _error('Heat refused the update of the cluster stack: %s'
                          % e)
@@ -656,12 +687,26 @@ class Driver(driver.Driver):
                     '%s' % (node_count, nodegroup.max_node_count,
                             nodegroup.name))
 
+    @staticmethod
+    def _check_capacity(inputs):
+        try:
+            params.check_capacity(inputs, _opts(), warn=_warn_label)
+        except params.InvalidInput as e:
+            raise exception.InvalidParameterValue(err=str(e))
+
     def resize_cluster(self, context, cluster, resize_manager, node_count,
                        nodes_to_remove, nodegroup=None):
         nodegroup = nodegroup or cluster.default_ng_worker
         self._check_counts(nodegroup, node_count)
         api = heat.Heat(context)
         stack = self._current(api, cluster)
+        inputs = self._inputs(cluster)
+        for ng in inputs.nodegroups:
+            if ng.name == nodegroup.name:
+                ng.node_count = node_count
+        # Refuse what the networks cannot hold before draining anything.
+        self._check_capacity(
+            params.keep_built(inputs, stack.get('parameters') or {}))
         removals, names = self._removals(api, cluster, nodegroup,
                                          nodes_to_remove)
         if names:
@@ -670,10 +715,6 @@ class Driver(driver.Driver):
             LOG.info('Cluster %s: %s', cluster.uuid, result.message)
             nodegroup.status_reason = DRAIN_NOTE + result.message
             nodegroup.save()
-        inputs = self._inputs(cluster)
-        for ng in inputs.nodegroups:
-            if ng.name == nodegroup.name:
-                ng.node_count = node_count
         sent = self._update_stack(
             context, cluster, inputs,
             removals={nodegroup.name: removals} if removals else None,
@@ -751,12 +792,14 @@ class Driver(driver.Driver):
                           'policy for masters and workers, so Heat would '
                           'replace every node of a group at once; create a '
                           'new nodegroup or cluster instead. Upgrading')
+        kube_tag = (cluster_template.labels or {}).get('kube_tag')
+        if kube_tag:
+            self._check_upgrade_version(cluster, kube_tag)
         # Returns once Heat accepted the PATCH; the status poll finishes.
         # New user data for the masters needs a credential secret, which
         # is not kept: a fresh credential is made, old ones are deleted
         # when the cluster is deleted or rotated.
         cred = self._new_credential(context, cluster)
-        kube_tag = (cluster_template.labels or {}).get('kube_tag')
         inputs = self._inputs(cluster, cluster_template)
         for ng in inputs.nodegroups:
             ng.labels['max_batch_size'] = str(max_batch_size)
@@ -765,7 +808,7 @@ class Driver(driver.Driver):
         try:
             secrets = self._secrets(context, cluster, cred)
             self._update_stack(context, cluster, inputs, secrets=secrets,
-                               resend_hidden=True)
+                               resend_hidden=True, new_master_generation=True)
         except Exception:
             if cred[0]:
                 try:
@@ -779,6 +822,41 @@ class Driver(driver.Driver):
             labels = dict(cluster.labels or {})
             labels['kube_tag'] = kube_tag
             cluster.labels = labels
+
+    def _check_upgrade_version(self, cluster, kube_tag):
+        """Refuse an unsupported, older or minor-skipping kube_tag.
+
+        Kubernetes' version skew policy: the control plane is upgraded one
+        minor at a time, never back. Raises NotSupported: Magnum's
+        conductor then leaves the cluster as it was (any other error would
+        mark it UPDATE_FAILED).
+        """
+        try:
+            labels_mod.SCHEMA['kube_tag'].parse(kube_tag)
+        except labels_mod.InvalidLabel as e:
+            raise exception.NotSupported(
+                operation='Upgrading to kube_tag %s (%s); such an upgrade'
+                          % (kube_tag, e.reason))
+        current = ((cluster.labels or {}).get('kube_tag')
+                   or cluster.coe_version or self._coe_version(cluster)[0])
+        try:
+            old = labels_mod.parse_version(current)
+        except ValueError:
+            LOG.warning('Cluster %s: current Kubernetes version %r unknown; '
+                        'not checking the upgrade path', cluster.uuid,
+                        current)
+            return
+        new = labels_mod.parse_version(kube_tag)
+        if new < old:
+            raise exception.NotSupported(
+                operation='Upgrading from Kubernetes %s to %s goes back; '
+                          'a downgrade' % (current, kube_tag))
+        if new[:2] > (old[0], old[1] + 1):
+            raise exception.NotSupported(
+                operation='Upgrading from Kubernetes %s to %s skips a minor '
+                          '(the control plane moves one minor at a time: '
+                          'upgrade to %d.%d first); skipping a minor'
+                          % (current, kube_tag, old[0], old[1] + 1))
 
     def rotate_ca_certificate(self, context, cluster):
         # The conductor stored a new CA before calling us; the nodes cannot

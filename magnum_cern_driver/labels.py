@@ -28,6 +28,23 @@ _DNS_NAME = r'[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 _HOST = r'%s(\.%s)*' % (_DNS_NAME, _DNS_NAME)
 _CIDR4 = r'([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}'
 
+#: Kubernetes minors the nodes support (kube_tag), inclusive. The nodes
+#: write kubeadm's v1beta4 configuration, which kubeadm serves from 1.31
+#: (v1beta3 is deprecated there and goes in 1.36); 1.33 is the newest
+#: minor the pinned node artifacts and charts were checked against.
+KUBE_MINORS = ((1, 31), (1, 33))
+
+
+#: The EOS instances eosxd-csi 1.3.1 configures (fuse.<name>.conf in
+#: ConfigMap eos-csi-dir-etc-eos; cern-eos/eosxd-csi
+#: deployments/helm/eosxd-csi/values.yaml @ 0086e638).
+EOS_CHART_INSTANCES = (
+    'ams', 'atlas', 'cms', 'experiment', 'geant4', 'home-i00', 'home-i01',
+    'home-i02', 'home-i03', 'home-i04', 'lhcb', 'media', 'project-i00',
+    'project-i01', 'project-i02', 'theory', 'web', 'workspace', 'user',
+    'project',
+)
+
 
 class InvalidLabel(ValueError):
     """A label value does not match the schema (names the label)."""
@@ -54,6 +71,10 @@ class Label:
     pattern: str = ''           # full match, for 'str' and each 'list' item
     minimum: int = None
     maximum: int = None
+    # Extra check of a parsed 'str' value: raises ValueError (the reason).
+    check: object = None
+    # Shown in docs/labels.md after the allowed values.
+    note: str = ''
 
     def parse(self, raw):
         """Return the typed value of ``raw`` (a string) or raise."""
@@ -86,6 +107,11 @@ class Label:
                 self._check_str(item)
             return tuple(items)
         self._check_str(raw)
+        if self.check is not None:
+            try:
+                self.check(raw)
+            except ValueError as e:
+                raise InvalidLabel(self.name, str(e))
         return raw
 
     def _check_str(self, value):
@@ -107,10 +133,31 @@ class Label:
         return str(value)
 
 
+def parse_version(text):
+    """``v1.32.4`` -> (1, 32, 4)."""
+    m = re.fullmatch(r'v?([0-9]+)\.([0-9]+)\.([0-9]+)', text or '')
+    if not m:
+        raise ValueError('%r is not a version like v1.32.4' % (text,))
+    return tuple(int(g) for g in m.groups())
+
+
+def _check_kube_minor(text):
+    version = parse_version(text)
+    (lo, hi) = KUBE_MINORS
+    if not lo <= version[:2] <= hi:
+        raise ValueError(
+            'Kubernetes %d.%d is not supported: kube_tag must be a %d.%d to '
+            '%d.%d release (the nodes use kubeadm\'s v1beta4 configuration, '
+            'served from 1.31)' % (version[0], version[1], lo[0], lo[1],
+                                   hi[0], hi[1]))
+
+
 _ALL = [
     Label('kube_tag', 'str', 'v1.31.4',
-          'Kubernetes version (kubelet, kubeadm, control plane images).',
-          pattern=_VERSION),
+          'Kubernetes version (kubelet, kubeadm, control plane images). An '
+          'upgrade moves one minor at a time, never back.',
+          pattern=_VERSION, check=_check_kube_minor,
+          note='minor %d.%d to %d.%d' % (KUBE_MINORS[0] + KUBE_MINORS[1])),
     Label('containerd_version', 'str', '1.7.24',
           'containerd version installed on nodes.',
           pattern=r'[0-9]+\.[0-9]+\.[0-9]+'),
@@ -119,16 +166,25 @@ _ALL = [
           'encapsulation (workers need allowed address pairs, which the '
           'templates set); vxlan and udp encapsulate.',
           choices=('host-gw', 'vxlan', 'udp')),
-    Label('flannel_tag', 'str', 'v0.26.2', 'flannel image version.',
+    Label('flannel_tag', 'str', 'v0.26.4',
+          'flannel chart and image version (the first release whose '
+          'chart, image and registry, ghcr.io, agree).',
           pattern=_VERSION),
-    Label('flannel_network_cidr', 'str', '10.100.0.0/16',
-          'Pod network (also the allowed address pair on every port).',
+    Label('flannel_network_cidr', 'str', '10.64.0.0/11',
+          'Pod network (also the allowed address pair on every port). '
+          'Holds 2^(flannel_network_subnetlen - prefix) nodes (see '
+          'Capacity below).',
           pattern=_CIDR4),
     Label('flannel_network_subnetlen', 'int', 24,
-          'Prefix length of each node\'s pod subnet.', minimum=16,
-          maximum=28),
+          'Prefix length of each node\'s pod subnet (kube-controller-'
+          'manager\'s node-cidr-mask-size). /25 is the longest that still '
+          'gives the kubelet\'s 110 pods an address each.', minimum=16,
+          maximum=25),
     Label('service_cluster_ip_range', 'str', '10.254.0.0/16',
-          'Kubernetes service network.', pattern=_CIDR4),
+          'Kubernetes service network (/12 to /28).', pattern=_CIDR4),
+    Label('fixed_subnet_cidr', 'str', '10.0.0.0/19',
+          'Node subnet the cluster creates when it is given no '
+          'fixed_network (unused otherwise).', pattern=_CIDR4),
     Label('kube_proxy_mode', 'str', 'iptables', 'kube-proxy mode.',
           choices=('iptables', 'ipvs')),
     Label('network_mtu', 'int', 0,
@@ -156,16 +212,24 @@ _ALL = [
           'Deploy the EOS CSI driver (eosxd-csi chart).'),
     Label('eos_csi_version', 'str', '1.3.1', 'eosxd-csi chart version.',
           pattern=_VERSION),
-    Label('eos_instances', 'list', ('eoshome', 'eosproject'),
-          'Comma-separated EOS instances to configure.',
-          pattern=r'[a-z][a-z0-9-]{0,62}'),
+    Label('eos_instances', 'list', (),
+          'Comma-separated EOS instances to mount under /eos, by the names '
+          'the eosxd-csi chart configures (its fuse.<name>.conf); empty '
+          'means the chart\'s own autofs map.',
+          choices=EOS_CHART_INSTANCES),
     Label('registry_mirror', 'str', '',
           'Registry prefix for every image the nodes pull (host[:port]'
           '[/path]); empty means the upstream registries.',
           pattern=r'(%s(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*)?' % _HOST),
     Label('master_lb_enabled', 'bool', False,
-          'Put an Octavia load balancer in front of the API. Without it, '
-          'a multi-master cluster uses a VIP port.'),
+          'An HA API endpoint is wanted (like the cluster or template field '
+          'of that name, which Magnum requires for master_count > 1); '
+          'master_lb_type says how it is provided.'),
+    Label('master_lb_type', 'str', 'vip',
+          'How the HA API endpoint is provided: vip (a Neutron port that '
+          'keepalived moves between the masters; no Octavia needed) or '
+          'octavia (an Octavia load balancer in front of the masters).',
+          choices=('vip', 'octavia')),
     Label('availability_zone', 'str', '',
           'Nova availability zone of the nodegroup; empty means any.',
           pattern=r'[A-Za-z0-9_.:-]{0,63}'),
@@ -241,10 +305,74 @@ def markdown():
             allowed = 'pattern `%s`' % label.pattern.replace('|', '\\|')
         if label.kind == 'list':
             allowed = 'comma-separated, each: ' + allowed
+        if label.note:
+            allowed += '; ' + label.note
         lines.append('| `%s` | %s | `%s` | %s | %s |' % (
             label.name, label.kind, label.render(label.default), allowed,
             label.help))
+    lines += _capacity_markdown()
     return '\n'.join(lines) + '\n'
+
+
+def _capacity_markdown():
+    """The capacity section of docs/labels.md, from the defaults."""
+    from magnum_cern_driver import capacity
+    d = {name: label.default for name, label in SCHEMA.items()}
+    pod_prefix = int(d['flannel_network_cidr'].split('/')[1])
+    sub = d['flannel_network_subnetlen']
+    fig = capacity.summary(d)
+    return [
+        '',
+        '## Capacity',
+        '',
+        'The driver refuses a cluster create, resize or nodegroup create '
+        'whose total node count (every nodegroup, masters included, after '
+        'the change) the networks cannot hold, in one line and before '
+        'anything reaches Heat. `magnum-cern-selftest budget --format json` '
+        'reports the same figures for the labels given '
+        '(`pod_network_capacity_nodes`, ...). Kubernetes supports at most '
+        '{:,} nodes and {} pods per node (kubernetes/website '
+        '`content/en/docs/setup/best-practices/cluster-large.md`); the '
+        'defaults hold that:'.format(capacity.KUBERNETES_MAX_NODES,
+                                     capacity.MAX_PODS_PER_NODE),
+        '',
+        '- Pod network: every node gets one /`flannel_network_subnetlen` '
+        'out of `flannel_network_cidr`, so it holds '
+        '2^(subnetlen - prefix) nodes: 2^(%d - %d) = %d with the defaults. '
+        'kubeadm refuses a pod network more than %d bits shorter than the '
+        'node mask (`ValidatePodSubnetNodeMask`, `PodSubnetNodeMaskMaxDiff` '
+        'in kubernetes/kubernetes `cmd/kubeadm`; kube-controller-manager\'s '
+        '`clusterSubnetMaxDiff` in `pkg/controller/nodeipam/ipam/cidrset/'
+        'cidr_set.go` applies to IPv6 only), so the driver refuses that too.'
+        % (sub, pod_prefix, fig['pod_network_capacity_nodes'],
+           capacity.POD_SUBNET_NODE_MASK_MAX_DIFF),
+        '- Pods per node: a /%d gives 2^(32 - %d) - %d = %d pod addresses '
+        '(network, broadcast and flannel\'s cni0 gateway excluded). A /25 '
+        '(125) would fit the kubelet\'s %d pods too, but a /24 keeps '
+        'about twice the addresses a node can use at once, so the address '
+        'of a deleted pod is not handed out again at once; /25 is the '
+        'longest allowed.' % (sub, sub, capacity.POD_SUBNET_OVERHEAD,
+                              fig['pod_addresses_per_node'],
+                              capacity.MAX_PODS_PER_NODE),
+        '- Node subnet (only when the cluster creates its network): '
+        '`fixed_subnet_cidr` %s has 2^(32 - prefix) addresses, less %d '
+        '(network, broadcast, gateway) and %d for other ports (DHCP, the '
+        'API VIP or Octavia): %d nodes.' % (
+            d['fixed_subnet_cidr'], capacity.SUBNET_OVERHEAD,
+            capacity.SUBNET_OTHER_PORTS, fig['node_subnet_capacity_nodes']),
+        '- Services: `service_cluster_ip_range` %s gives %d addresses; '
+        'the API server and kubeadm accept /%d to /28 '
+        '(`ValidateServiceSubnetSize`).' % (
+            d['service_cluster_ip_range'], fig['service_addresses'],
+            32 - capacity.SERVICE_MAX_HOST_BITS),
+        '- The pod network, the service range and the created node subnet '
+        'must not overlap.',
+        '',
+        'A cluster keeps the networks it was built with: on later changes '
+        'the driver reads `pod_cidr`, `fixed_subnet_cidr` and the API '
+        'endpoint type back from the stack, so new defaults apply only to '
+        'new clusters.',
+    ]
 
 
 if __name__ == '__main__':

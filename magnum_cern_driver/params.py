@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import re
 
+from magnum_cern_driver import capacity
 from magnum_cern_driver import labels as labels_mod
 from magnum_cern_driver import render
 
@@ -68,6 +69,9 @@ class ClusterInputs:
     floating_ip_enabled: bool = False
     apiserver_port: int = 6443
     create_timeout: int = None      # minutes
+    # master.yaml's readiness count (None: as the stack has it; see
+    # master_generation())
+    master_generation: int = None
 
     def master_nodegroup(self):
         for ng in self.nodegroups:
@@ -83,7 +87,15 @@ class Secrets:
     """Secret values for node user data. Never printed (see __repr__)."""
 
     FIELDS = ('ca_cert', 'ca_key', 'ca_cert_hash', 'bootstrap_token',
-              'app_cred_id', 'app_cred_secret', 'auth_url')
+              'app_cred_id', 'app_cred_secret', 'auth_url',
+              # Masters only: the other shared control-plane keys (Magnum's
+              # etcd and front-proxy CAs; the key of its client certificate
+              # serves as the service-account signing key).
+              'etcd_ca_cert', 'etcd_ca_key', 'front_proxy_ca_cert',
+              'front_proxy_ca_key', 'sa_key')
+    MASTER_ONLY = ('ca_key', 'etcd_ca_cert', 'etcd_ca_key',
+                   'front_proxy_ca_cert', 'front_proxy_ca_key', 'sa_key',
+                   'app_cred_id', 'app_cred_secret')
 
     def __init__(self, **kwargs):
         unknown = set(kwargs) - set(self.FIELDS)
@@ -103,7 +115,7 @@ class Secrets:
         """The secrets a node of ``role`` may see (no CA key on workers)."""
         values = {f: getattr(self, f) for f in self.FIELDS}
         if role != MASTER_ROLE:
-            for f in ('ca_key', 'app_cred_id', 'app_cred_secret'):
+            for f in self.MASTER_ONLY:
                 values.pop(f)
         return values
 
@@ -298,6 +310,42 @@ def _check_nodegroups(inputs):
                            'found %d' % masters)
 
 
+def total_nodes(inputs):
+    """Nodes of every nodegroup, masters included."""
+    return sum(max(0, ng.node_count or 0) for ng in inputs.nodegroups)
+
+
+def _check_capacity(inputs, master_labels):
+    try:
+        capacity.check_nodes(total_nodes(inputs), master_labels,
+                             creates_subnet=not inputs.fixed_network)
+    except capacity.CapacityError as e:
+        raise InvalidInput(str(e))
+
+
+def check_capacity(inputs, conf, warn=None):
+    """Refuse a cluster shape its networks cannot hold (InvalidInput).
+
+    The networks are the master nodegroup's (the cluster's) labels, as
+    :func:`build_stack` uses them; a caller that is about to do something
+    irreversible (drain nodes) checks this first.
+    """
+    master = inputs.master_nodegroup()
+    _check_capacity(inputs, validate_labels(inputs, master, conf, warn))
+
+
+def octavia_fronts_api(inputs, master_labels):
+    """True if an Octavia load balancer provides the API endpoint.
+
+    ``master_lb_enabled`` (the cluster's field or the label) asks for an
+    HA endpoint (Magnum's API requires it for more than one master);
+    ``master_lb_type`` says how: a keepalived-held VIP port (``vip``) or
+    Octavia (``octavia``).
+    """
+    ha = master_labels['master_lb_enabled'] or inputs.master_lb_enabled
+    return bool(ha) and master_labels['master_lb_type'] == 'octavia'
+
+
 def _facts(inputs, ng, master_count, master_lb_enabled):
     return {
         'master_lb_enabled': bool(master_lb_enabled),
@@ -339,6 +387,7 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
     if not 1 <= master.node_count <= 7:
         raise InvalidInput('master count must be 1..7, got %d'
                            % master.node_count)
+    _check_capacity(inputs, master_labels)
     layout = []
     counts_by_ng = {}
     labels_by_ng = {master.name: master_labels}
@@ -356,13 +405,20 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
                        len(counts)))
     template = render.root_template(layout)
 
-    lb = master_labels['master_lb_enabled'] or inputs.master_lb_enabled
+    node_options = {
+        'registry_mirror': getattr(conf, 'registry_mirror', '') or '',
+        'region_name': getattr(conf, 'region_name', '') or '',
+    }
+    # Heat's master_lb_enabled and the nodes' fact both mean "Octavia
+    # fronts the API" (else keepalived holds the VIP port on the masters).
+    lb = octavia_fronts_api(inputs, master_labels)
     parameters = {
         'cluster_name': inputs.stack_name,
         'cluster_uuid': inputs.uuid,
         'external_network': inputs.external_network,
         'fixed_network': inputs.fixed_network,
         'fixed_subnet': inputs.fixed_subnet,
+        'fixed_subnet_cidr': master_labels['fixed_subnet_cidr'],
         'dns_nameservers': inputs.dns_nameserver,
         'pod_cidr': master_labels['flannel_network_cidr'],
         'keypair': inputs.keypair,
@@ -373,13 +429,19 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
         'master_lb_enabled': bool(lb),
         'floating_ip_enabled': bool(inputs.floating_ip_enabled),
         'kube_api_port': inputs.apiserver_port,
+        # master.yaml gives masters no container volume: their storage
+        # follows container_storage_device whatever docker_volume_size says
+        # (a master waiting for a volume that never comes would hang).
         'master_user_data': user_data(
             MASTER_ROLE, master_labels,
-            _facts(inputs, master, master.node_count, lb),
-            secrets.for_role(MASTER_ROLE), ca_bundle),
+            dict(_facts(inputs, master, master.node_count, lb),
+                 docker_volume_size=0),
+            secrets.for_role(MASTER_ROLE), ca_bundle, **node_options),
     }
     if inputs.create_timeout:
         parameters['master_ready_timeout'] = int(inputs.create_timeout) * 60
+    if inputs.master_generation is not None:
+        parameters['master_generation'] = int(inputs.master_generation)
     hidden = {'master_user_data'}
     for ng in inputs.worker_nodegroups():
         key = nodegroup_key(ng.name)
@@ -395,7 +457,7 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
             p('user_data'): user_data(
                 'worker', ng_labels,
                 _facts(inputs, ng, master.node_count, lb),
-                secrets.for_role('worker'), ca_bundle),
+                secrets.for_role('worker'), ca_bundle, **node_options),
         })
         hidden.add(p('user_data'))
         for i, count in enumerate(counts_by_ng[ng.name]):
@@ -413,6 +475,44 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
         shard_counts=counts_by_ng,
         labels=labels_by_ng,
     )
+
+
+#: Labels a built stack keeps: {label: stack parameter}. Changing them
+#: would re-address the cluster (a new pod network on every port, a new
+#: subnet, or the API endpoint swapped between a VIP port and Octavia).
+BUILT_WITH = (('flannel_network_cidr', 'pod_cidr'),
+              ('fixed_subnet_cidr', 'fixed_subnet_cidr'))
+
+
+def keep_built(inputs, stack_parameters):
+    """Hold ``inputs`` to the networks and API endpoint of a built stack.
+
+    For labels the cluster does not set itself, the value the stack was
+    built with wins over site or package defaults, which may have
+    changed since (the defaults of ``flannel_network_cidr`` and
+    ``master_lb_type`` did). Changes ``inputs.labels`` in place.
+    """
+    for label, param in BUILT_WITH:
+        value = stack_parameters.get(param)
+        if label not in inputs.labels and value:
+            inputs.labels[label] = str(value)
+    octavia = stack_parameters.get('master_lb_enabled')
+    if 'master_lb_type' not in inputs.labels and octavia is not None:
+        inputs.labels['master_lb_type'] = (
+            'octavia' if str(octavia).lower() == 'true' else 'vip')
+    return inputs
+
+
+def master_generation(stack_parameters):
+    """The masters' generation a stack was built with (1 if it has none).
+
+    Each master's readiness wait condition needs this many signals; an
+    upgrade raises it by one (cluster.yaml ``master_generation``).
+    """
+    try:
+        return max(1, int(stack_parameters.get('master_generation') or 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def current_shard_counts(stack_parameters, nodegroup_names):

@@ -16,6 +16,7 @@ APT_PACKAGES=(
     nginx wrk nghttp2-client         # load phase: server and load tools
     shellcheck openssl file          # shell and element lint; test certs
     git python3-venv iproute2 procps lsof
+    docker-registry rpm createrepo-c # artifact check: functional tests
 )
 
 as_root() {

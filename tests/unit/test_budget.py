@@ -29,8 +29,10 @@ class TestBudget(testtools.TestCase):
         result = budget.count(3, 1000, shard_size=50)
         self.assertLessEqual(result['total_resources'], 1100)
         self.assertEqual(20, result['worker_shards'])
-        # one server per worker, plus 2 per shard (shard stack + group)
-        self.assertEqual(1000 + 2 * 20 + 7 + 2 * 3,
+        # one server per worker, plus 2 per shard (shard stack + group);
+        # 5 fixed (secgroup, VIP port, network, subnet, masters group) and
+        # 4 per master (its stack, server, readiness handle and condition)
+        self.assertEqual(1000 + 2 * 20 + 5 + 4 * 3,
                          result['total_resources'])
         self.assertEqual(result['total_resources'],
                          result['max_resources_per_stack'])
@@ -47,12 +49,39 @@ class TestBudget(testtools.TestCase):
         one = budget.count(1, 0)
         three = budget.count(3, 0)
         lb = budget.count(3, 0, master_lb_enabled=True,
-                          floating_ip_enabled=True)
+                          floating_ip_enabled=True,
+                          labels={'master_lb_type': 'octavia'})
         per_master = (three['total_resources'] - one['total_resources']) / 2
-        self.assertLessEqual(per_master, 3)
+        # its nested stack, server, readiness handle and wait condition
+        self.assertEqual(4, per_master)
         self.assertLessEqual(one['total_resources'] - per_master, 20)
-        lb_per_master = 3
+        lb_per_master = 5   # and its Octavia pool member
         self.assertLessEqual(lb['total_resources'] - 3 * lb_per_master, 20)
+
+    def test_vip_endpoint_has_no_octavia(self):
+        vip = budget.count(3, 0, master_lb_enabled=True)
+        octavia = budget.count(3, 0, master_lb_enabled=True,
+                               labels={'master_lb_type': 'octavia'})
+        self.assertNotIn('lb.yaml', vip['per_template'])
+        self.assertIn('lb.yaml', octavia['per_template'])
+
+    def test_5000_nodes_budget_and_capacity(self):
+        result = budget.count(3, 4997)
+        self.assertEqual(5000, result['nodes'])
+        self.assertEqual(8192, result['pod_network_capacity_nodes'])
+        self.assertEqual(8181, result['node_subnet_capacity_nodes'])
+        self.assertEqual(5000, result['max_nodes'])
+        json.dumps(result)
+        self.assertIn('5000 of at most 5000', budget.format_table(result))
+
+    def test_capacity_for_the_labels_given(self):
+        result = budget.count(1, 10, labels={
+            'flannel_network_cidr': '10.100.0.0/16'})
+        self.assertEqual(256, result['pod_network_capacity_nodes'])
+        e = self.assertRaises(params.InvalidInput, budget.count, 1, 256,
+                              labels={'flannel_network_cidr':
+                                      '10.100.0.0/16'})
+        self.assertIn('holds 256', str(e))
 
     def test_largest_template_is_a_shard_group(self):
         result = budget.count(3, 1000, shard_size=50)
@@ -90,7 +119,7 @@ class TestBudget(testtools.TestCase):
 
     def test_table_names_the_setting(self):
         text = budget.format_table(budget.count(3, 1000, shard_size=50))
-        self.assertIn('max_resources_per_stack must be >= 1053', text)
+        self.assertIn('max_resources_per_stack must be >= 1057', text)
         self.assertIn('worker_shard.yaml', text)
 
 

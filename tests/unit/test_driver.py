@@ -29,6 +29,7 @@ from magnum.tests.unit.db import utils as db_utils
 
 from magnum_cern_driver import driver
 from magnum_cern_driver import params
+from magnum_cern_driver import userdata
 from tests.unit import fakes_heat
 
 CLUSTER_UUID = '5d12f6fd-a196-4bf0-ae4c-1f639a523a52'
@@ -146,16 +147,22 @@ class CreateTest(DriverTestBase):
         ca = cert_manager.get_cluster_ca_certificate(self.cluster, self.ctx)
         ca_key = ca.get_decrypted_private_key().decode()
         key_body = ca_key.splitlines()[1]
-        master = p['master_user_data']
-        worker = p['ng_default_worker_user_data']
+        # What the nodes get, the archive unpacked.
+        master, worker = (
+            '\n'.join(body for _perm, body in
+                      userdata.written_files(p[name]).values())
+            for name in ('master_user_data', 'ng_default_worker_user_data'))
         # (not assertIn: a failure must not print the secret)
         self.assertTrue(_holds(master, key_body), 'CA key missing on masters')
         self.assertFalse(_holds(worker, key_body), 'CA key sent to workers')
         self.assertTrue(_holds(master, secret), 'credential missing on '
                         'masters')
         self.assertFalse(_holds(worker, secret), 'credential sent to workers')
-        # Nothing secret in any log line, even at DEBUG.
-        for value in (secret, key_body):
+        # Nothing secret in any log line, even at DEBUG, nor the archive
+        # that carries the secrets compressed.
+        blobs = userdata.archive_blobs(p['master_user_data'])
+        self.assertEqual(1, len(blobs))
+        for value in [secret, key_body] + blobs:
             self.assertFalse(_holds(logs.output, value), 'secret in logs')
 
     def test_create_rejected_by_heat(self):
@@ -214,6 +221,18 @@ class CreateTest(DriverTestBase):
         self.assertRaises(exception.InvalidParameterValue,
                           self.driver.create_cluster, self.ctx,
                           self.cluster, 60)
+        self.assertEqual({}, self.cloud.app_creds)
+        self.assertEqual({}, self.cloud.stacks)
+
+    def test_create_over_network_capacity_creates_nothing(self):
+        # 1 master + 3 workers; a /23 pod network holds 2 nodes of /24
+        self.cluster.labels = {'flannel_network_cidr': '10.100.0.0/23'}
+        self.cluster.save()
+        e = self.assertRaises(exception.InvalidParameterValue,
+                              self.driver.create_cluster, self.ctx,
+                              self.cluster, 60)
+        self.assertIn('4 nodes (masters included)', str(e))
+        self.assertIn('holds 2', str(e))
         self.assertEqual({}, self.cloud.app_creds)
         self.assertEqual({}, self.cloud.stacks)
 
@@ -598,6 +617,41 @@ class ResizeTest(DriverTestBase):
                           cluster, 11)
         self.assertEqual([], stack.patches)
 
+    def test_resize_over_network_capacity_refused_before_drain(self):
+        # a /22 pod network holds 4 nodes: 1 master + 3 workers fit
+        self.cluster.labels = {'flannel_network_cidr': '10.100.0.0/22'}
+        self.cluster.save()
+        stack, cluster = self.complete()
+        prefix = params.server_prefix(stack.name, 'default-worker')
+        e = self.assertRaises(exception.InvalidParameterValue, self.resize,
+                              cluster, 4, ['%s-0-1' % prefix])
+        self.assertIn('5 nodes (masters included)', str(e))
+        self.assertEqual([], stack.patches)
+        self.assertNotIn(driver.DRAIN_NOTE, self.nodegroup(
+            'default-worker').status_reason or '')
+        self.resize(cluster, 3)     # within capacity: fine
+
+    def test_update_keeps_the_networks_the_stack_was_built_with(self):
+        self.cluster.master_lb_enabled = True      # an HA endpoint
+        self.cluster.save()
+        stack, cluster = self.complete()
+        self.assertFalse(stack.parameters['master_lb_enabled'])   # a VIP
+        # a stack built before the defaults changed (pod network /16,
+        # the template's /20 subnet, Octavia in front of the API)
+        stack.parameters.update({'pod_cidr': '10.100.0.0/16',
+                                 'fixed_subnet_cidr': '10.0.0.0/20',
+                                 'master_lb_enabled': True})
+        self.resize(cluster, 5)
+        self.assertEqual({'ng_default_worker_shard_0_count': 5},
+                         stack.patches[-1]['parameters'])
+        # ... and its capacity is what counts (256 nodes)
+        ng = self.nodegroup('default-worker')
+        ng.max_node_count = 1000
+        ng.save()
+        e = self.assertRaises(exception.InvalidParameterValue, self.resize,
+                              cluster, 256)
+        self.assertIn('10.100.0.0/16', str(e))
+
     def test_resize_master_not_supported(self):
         stack, cluster = self.complete()
         self.assertRaises(exception.MasterNGResizeNotSupported, self.resize,
@@ -689,6 +743,16 @@ class NodeGroupTest(DriverTestBase):
         self.poll()
         self.assertRaises(exception.NodeGroupNotFound, self.nodegroup, 'gpu')
 
+    def test_nodegroup_over_network_capacity_refused(self):
+        # a /22 pod network holds 4 nodes: 1 master + 3 workers, no more
+        self.cluster.labels = {'flannel_network_cidr': '10.100.0.0/22'}
+        self.cluster.save()
+        stack, cluster = self.complete()
+        e = self.assertRaises(exception.InvalidParameterValue, self.add_gpu,
+                              cluster)
+        self.assertIn('6 nodes (masters included)', str(e))
+        self.assertEqual([], stack.patches)
+
     def test_nodegroup_failure(self):
         stack, cluster = self.complete()
         self.add_gpu(cluster)
@@ -745,10 +809,14 @@ class OtherOperationsTest(DriverTestBase):
         self.driver.upgrade_cluster(self.ctx, cluster, ct, 3,
                                     self.nodegroup('default-worker'))
         patch = stack.patches[-1]['parameters']
-        # new user data everywhere, and the batch size Magnum asked for
+        # new user data everywhere, the batch size Magnum asked for, and a
+        # new generation of masters: Heat waits for each new master's
+        # readiness signal before it replaces the next
         self.assertEqual({'master_user_data', 'ng_default_worker_user_data',
-                          'ng_default_worker_max_batch_size'}, set(patch))
+                          'ng_default_worker_max_batch_size',
+                          'master_generation'}, set(patch))
         self.assertEqual(3, patch['ng_default_worker_max_batch_size'])
+        self.assertEqual(2, patch['master_generation'])
         self.assertNotEqual(old_master, patch['master_user_data'])
         self.assertNotIn('placeholder', patch['master_user_data'])
         self.assertEqual(ct.uuid, cluster.cluster_template_id)
@@ -760,6 +828,50 @@ class OtherOperationsTest(DriverTestBase):
         cluster.save()
         self.cloud.set_status(stack.id, 'UPDATE_COMPLETE')
         self.assertEqual('v1.32.0', self.poll().coe_version)
+
+    def _template_with(self, kube_tag, uuid):
+        new_ct = db_utils.create_test_cluster_template(
+            uuid=uuid, name='ct-%s' % kube_tag, coe='kubernetes',
+            cluster_distro='almalinux', server_type='vm', image_id='alma-9',
+            labels={'kube_tag': kube_tag}, apiserver_port=6443)
+        return objects.ClusterTemplate.get_by_uuid(self.ctx, new_ct.uuid)
+
+    def test_upgrade_refuses_skipped_minor_downgrade_and_bounds(self):
+        stack, cluster = self.complete()      # v1.31.4 (the default)
+        cases = [
+            ('v1.33.0', 'skips a minor'),     # 1.31 -> 1.33
+            ('v1.31.3', 'goes back'),         # a patch downgrade
+            ('v1.34.0', '1.31 to 1.33'),      # beyond the supported minors
+            ('v1.30.9', '1.31 to 1.33'),
+        ]
+        for i, (tag, why) in enumerate(cases):
+            ct = self._template_with(
+                tag, 'a74c40e0-d825-11e2-a28f-0800200c9a6%d' % i)
+            e = self.assertRaises(exception.NotSupported,
+                                  self.driver.upgrade_cluster, self.ctx,
+                                  cluster, ct, 3,
+                                  self.nodegroup('default-worker'))
+            self.assertIn(why, str(e))
+            self.assertIn(tag, str(e))
+        # nothing changed: no PATCH, no new credential, same template
+        self.assertEqual([], stack.patches)
+        self.assertEqual(1, len(self.cloud.app_creds))
+        self.assertEqual(CT_UUID, cluster.cluster_template_id)
+
+    def test_upgrade_from_the_cluster_label_version(self):
+        self.cluster.labels = {'kube_tag': 'v1.32.1'}
+        self.cluster.save()
+        stack, cluster = self.complete()
+        self.assertRaises(exception.NotSupported,
+                          self.driver.upgrade_cluster, self.ctx, cluster,
+                          self._template_v132(), 3,
+                          self.nodegroup('default-worker'))   # v1.32.0
+        ct = self._template_with('v1.33.2',
+                                 'b74c40e0-d825-11e2-a28f-0800200c9a66')
+        self.driver.upgrade_cluster(self.ctx, cluster, ct, 3,
+                                    self.nodegroup('default-worker'))
+        self.assertEqual('v1.33.2', cluster.labels['kube_tag'])
+        self.assertEqual(1, len(stack.patches))
 
     def test_upgrade_by_another_user_is_refused(self):
         # The new credential would be that user's, and escape cleanup.

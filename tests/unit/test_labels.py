@@ -18,13 +18,15 @@ from magnum_cern_driver import labels
 load_tests = testscenarios.load_tests_apply_scenarios
 
 GOOD = [
-    ('kube_tag', 'v1.30.2', 'v1.30.2'),
+    ('kube_tag', 'v1.32.2', 'v1.32.2'),
+    ('kube_tag', '1.33.0', '1.33.0'),
     ('containerd_version', '1.7.20', '1.7.20'),
     ('flannel_backend', 'vxlan', 'vxlan'),
     ('flannel_backend', 'udp', 'udp'),
     ('flannel_tag', 'v0.25.0', 'v0.25.0'),
     ('flannel_network_cidr', '10.200.0.0/16', '10.200.0.0/16'),
-    ('flannel_network_subnetlen', '26', 26),
+    ('flannel_network_subnetlen', '25', 25),
+    ('fixed_subnet_cidr', '192.168.0.0/18', '192.168.0.0/18'),
     ('service_cluster_ip_range', '10.96.0.0/12', '10.96.0.0/12'),
     ('kube_proxy_mode', 'ipvs', 'ipvs'),
     ('network_mtu', '1450', 1450),
@@ -41,11 +43,13 @@ GOOD = [
      'http://a.cern.ch:3128;http://b.cern.ch:3128'),
     ('eos_enabled', 'true', True),
     ('eos_csi_version', '1.3.0', '1.3.0'),
-    ('eos_instances', 'eoshome', ('eoshome',)),
+    ('eos_instances', 'home-i01', ('home-i01',)),
     ('registry_mirror', 'registry.cern.ch/docker.io',
      'registry.cern.ch/docker.io'),
     ('registry_mirror', 'mirror.example.org:5000', 'mirror.example.org:5000'),
     ('master_lb_enabled', 'true', True),
+    ('master_lb_type', 'octavia', 'octavia'),
+    ('master_lb_type', 'vip', 'vip'),
     ('availability_zone', 'cern-geneva-a', 'cern-geneva-a'),
     ('max_batch_size', '50', 50),
     ('cloud_provider_enabled', 'false', False),
@@ -53,6 +57,12 @@ GOOD = [
 
 BAD = [
     ('kube_tag', 'latest'),
+    ('kube_tag', 'v1.30.2'),      # before kubeadm v1beta4
+    ('kube_tag', 'v1.34.0'),      # newer than the supported minors
+    ('kube_tag', 'v2.31.0'),
+    ('flannel_network_subnetlen', '26'),   # fewer than 110 pod addresses
+    ('master_lb_type', 'haproxy'),
+    ('fixed_subnet_cidr', '10.0.0.0/19; id'),
     ('kube_tag', 'v1.30.2; rm -rf /'),
     ('flannel_backend', 'gre'),
     ('flannel_backend', 'host-gw '),
@@ -113,11 +123,37 @@ class TestValidate(testtools.TestCase):
         self.assertFalse(values['cvmfs_enabled'])
 
     def test_site_defaults_then_user_labels(self):
-        values = labels.validate({'kube_tag': 'v1.29.0'},
-                                 defaults={'kube_tag': 'v1.28.0',
+        values = labels.validate({'kube_tag': 'v1.32.0'},
+                                 defaults={'kube_tag': 'v1.31.0',
                                            'cvmfs_enabled': 'true'})
-        self.assertEqual('v1.29.0', values['kube_tag'])
+        self.assertEqual('v1.32.0', values['kube_tag'])
         self.assertTrue(values['cvmfs_enabled'])
+
+    def test_kube_tag_bounds_message(self):
+        e = self.assertRaises(labels.InvalidLabel, labels.validate,
+                              {'kube_tag': 'v1.30.9'})
+        self.assertIn('1.31 to 1.33', str(e))
+        self.assertIn('v1beta4', str(e))
+        for minor in range(labels.KUBE_MINORS[0][1],
+                           labels.KUBE_MINORS[1][1] + 1):
+            labels.validate({'kube_tag': 'v1.%d.0' % minor})
+
+    def test_parse_version(self):
+        self.assertEqual((1, 32, 4), labels.parse_version('v1.32.4'))
+        self.assertEqual((1, 32, 4), labels.parse_version('1.32.4'))
+        self.assertRaises(ValueError, labels.parse_version, 'v1.32')
+
+    def test_default_networks_hold_5000_nodes(self):
+        from magnum_cern_driver import capacity
+        defaults = labels.validate({})
+        capacity.check_nodes(capacity.KUBERNETES_MAX_NODES, defaults)
+        self.assertGreaterEqual(capacity.summary(defaults)['max_nodes'],
+                                capacity.KUBERNETES_MAX_NODES)
+
+    def test_docs_have_the_capacity_arithmetic(self):
+        text = labels.markdown()
+        self.assertIn('## Capacity', text)
+        self.assertIn('2^(24 - 11) = 8192', text)
 
     def test_bad_site_default_rejected(self):
         self.assertRaises(labels.InvalidLabel, labels.validate, {},

@@ -26,8 +26,8 @@ class Conf:
 
 
 def recording_user_data(calls):
-    def render_(role, labels, facts, secrets, ca_bundle=None):
-        calls.append((role, labels, facts, secrets))
+    def render_(role, labels, facts, secrets, ca_bundle=None, **options):
+        calls.append((role, labels, facts, secrets, options))
         return 'user-data-for-%s' % role
     return render_
 
@@ -122,10 +122,10 @@ class TestSecrets(testtools.TestCase):
 
 class TestBuildStack(testtools.TestCase):
 
-    def build(self, inputs=None, **kw):
+    def build(self, inputs=None, conf=Conf, **kw):
         calls = []
         inputs = inputs or budget.example_inputs(3, 120, 2)
-        spec = params.build_stack(inputs, SECRETS, Conf,
+        spec = params.build_stack(inputs, SECRETS, conf,
                                   user_data=recording_user_data(calls), **kw)
         return spec, calls
 
@@ -156,11 +156,31 @@ class TestBuildStack(testtools.TestCase):
         spec, calls = self.build()
         self.assertEqual(['master', 'worker', 'worker'],
                          [c[0] for c in calls])
-        for role, labels, facts, secrets in calls:
+        for role, labels, facts, secrets, _options in calls:
             if role == 'worker':
                 self.assertNotIn('ca_key', secrets)
             self.assertEqual(3, facts['master_count'])
             self.assertEqual('budget-00000000', facts['cluster_name'])
+
+    def test_masters_never_wait_for_a_container_volume(self):
+        # master.yaml makes no volume: a docker_volume_size reaching the
+        # masters' user data would have them wait for a disk that never
+        # comes (29b3f2f). Workers get theirs.
+        inputs = budget.example_inputs(3, 4, 1)
+        for ng in inputs.nodegroups:
+            ng.docker_volume_size = 50
+        spec, calls = self.build(inputs)
+        sizes = {c[0]: c[2]['docker_volume_size'] for c in calls}
+        self.assertEqual({'master': 0, 'worker': 50}, sizes)
+
+    def test_site_mirror_and_region_reach_the_user_data(self):
+        class conf(Conf):
+            registry_mirror = 'mirror.example.org/k8s'
+            region_name = 'cern'
+        spec, calls = self.build(conf=conf)
+        for _role, _labels, _facts, _secrets, options in calls:
+            self.assertEqual({'registry_mirror': 'mirror.example.org/k8s',
+                              'region_name': 'cern'}, options)
 
     def test_nodegroup_labels_override_cluster_labels(self):
         inputs = budget.example_inputs(1, 4, 2,
@@ -173,14 +193,78 @@ class TestBuildStack(testtools.TestCase):
             'kube_proxy_mode'])
 
     def test_master_lb_from_label_or_cluster(self):
-        spec, _ = self.build(budget.example_inputs(
-            1, 1, labels={'master_lb_enabled': 'true'}))
+        octavia = {'master_lb_type': 'octavia'}
+        spec, calls = self.build(budget.example_inputs(
+            1, 1, labels=dict(octavia, master_lb_enabled='true')))
         self.assertTrue(spec.parameters['master_lb_enabled'])
-        spec, _ = self.build(budget.example_inputs(
-            1, 1, master_lb_enabled=True))
+        self.assertTrue(calls[0][2]['master_lb_enabled'])
+        spec, calls = self.build(budget.example_inputs(
+            1, 1, labels=octavia, master_lb_enabled=True))
         self.assertTrue(spec.parameters['master_lb_enabled'])
-        spec, _ = self.build(budget.example_inputs(1, 1))
+        self.assertTrue(calls[0][2]['master_lb_enabled'])
+        # Octavia chosen but no HA endpoint asked for: the VIP port
+        spec, calls = self.build(budget.example_inputs(1, 1, labels=octavia))
         self.assertFalse(spec.parameters['master_lb_enabled'])
+        self.assertFalse(calls[0][2]['master_lb_enabled'])
+
+    def test_ha_endpoint_is_a_vip_by_default(self):
+        # Magnum requires master_lb_enabled for 3 masters; without
+        # master_lb_type=octavia that is the keepalived VIP, not Octavia:
+        # Heat's parameter and the nodes' fact both say "no load balancer".
+        for inputs in (budget.example_inputs(3, 2, master_lb_enabled=True),
+                       budget.example_inputs(
+                           3, 2, labels={'master_lb_enabled': 'true'})):
+            spec, calls = self.build(inputs)
+            self.assertFalse(spec.parameters['master_lb_enabled'])
+            self.assertEqual([False, False],
+                             [c[2]['master_lb_enabled'] for c in calls])
+
+    def test_site_default_chooses_octavia(self):
+        conf = type('C', (Conf,), {
+            'default_labels': {'master_lb_type': 'octavia'}})
+        spec = params.build_stack(
+            budget.example_inputs(3, 2, master_lb_enabled=True), SECRETS,
+            conf, user_data=recording_user_data([]))
+        self.assertTrue(spec.parameters['master_lb_enabled'])
+
+    def test_created_subnet_cidr_from_label(self):
+        spec, _ = self.build(budget.example_inputs(1, 1))
+        self.assertEqual('10.0.0.0/19', spec.parameters['fixed_subnet_cidr'])
+        spec, _ = self.build(budget.example_inputs(
+            1, 1, labels={'fixed_subnet_cidr': '192.168.0.0/18'}))
+        self.assertEqual('192.168.0.0/18',
+                         spec.parameters['fixed_subnet_cidr'])
+
+    def test_capacity_refused_before_heat_counting_every_node(self):
+        small = {'flannel_network_cidr': '10.100.0.0/16'}
+        # 3 masters + 253 workers in two nodegroups = 256: fits a /16
+        self.build(budget.example_inputs(3, 253, 2, labels=small))
+        e = self.assertRaises(params.InvalidInput, self.build,
+                              budget.example_inputs(3, 254, 2, labels=small))
+        self.assertIn('257 nodes (masters included)', str(e))
+        self.assertIn('holds 256', str(e))
+
+    def test_capacity_of_created_subnet_only(self):
+        tiny = {'fixed_subnet_cidr': '10.0.0.0/24'}
+        self.assertRaises(params.InvalidInput, self.build,
+                          budget.example_inputs(1, 245, labels=tiny))
+        inputs = budget.example_inputs(1, 245, labels=tiny)
+        inputs.fixed_network = 'net-1'
+        inputs.fixed_subnet = 'subnet-1'
+        self.build(inputs)
+
+    def test_check_capacity_alone(self):
+        inputs = budget.example_inputs(
+            1, 300, labels={'flannel_network_cidr': '10.100.0.0/16'})
+        self.assertRaises(params.InvalidInput, params.check_capacity,
+                          inputs, Conf)
+        inputs.nodegroups[1].node_count = 255
+        params.check_capacity(inputs, Conf)
+        self.assertEqual(256, params.total_nodes(inputs))
+
+    def test_5000_nodes_with_the_defaults(self):
+        spec, _ = self.build(budget.example_inputs(3, 4997))
+        self.assertEqual(4997, sum(spec.shard_counts['default-worker']))
 
     def test_bad_label_names_nodegroup_and_label(self):
         inputs = budget.example_inputs(1, 2, 2)
@@ -246,9 +330,43 @@ class TestBuildStack(testtools.TestCase):
             conf = type('C', (Conf,), {'ca_bundle_file': f.name})
             seen = []
 
-            def ud(role, labels, facts, secrets, ca_bundle=None):
+            def ud(role, labels, facts, secrets, ca_bundle=None, **options):
                 seen.append(ca_bundle)
                 return ''
             params.build_stack(budget.example_inputs(1, 1), SECRETS, conf,
                                user_data=ud)
         self.assertEqual(['BUNDLE', 'BUNDLE'], seen)
+
+
+class TestKeepBuilt(testtools.TestCase):
+
+    def test_stack_values_win_over_defaults(self):
+        inputs = budget.example_inputs(3, 2, master_lb_enabled=True)
+        params.keep_built(inputs, {'pod_cidr': '10.100.0.0/16',
+                                   'fixed_subnet_cidr': '10.0.0.0/20',
+                                   'master_lb_enabled': 'True'})
+        self.assertEqual({'flannel_network_cidr': '10.100.0.0/16',
+                          'fixed_subnet_cidr': '10.0.0.0/20',
+                          'master_lb_type': 'octavia'}, inputs.labels)
+        spec = params.build_stack(inputs, SECRETS, Conf,
+                                  user_data=recording_user_data([]))
+        self.assertEqual('10.100.0.0/16', spec.parameters['pod_cidr'])
+        self.assertEqual('10.0.0.0/20', spec.parameters['fixed_subnet_cidr'])
+        self.assertTrue(spec.parameters['master_lb_enabled'])
+
+    def test_vip_stack_stays_vip(self):
+        inputs = budget.example_inputs(3, 2, master_lb_enabled=True)
+        params.keep_built(inputs, {'master_lb_enabled': 'false'})
+        self.assertEqual('vip', inputs.labels['master_lb_type'])
+
+    def test_cluster_labels_win(self):
+        inputs = budget.example_inputs(
+            1, 1, labels={'flannel_network_cidr': '10.200.0.0/16'})
+        params.keep_built(inputs, {'pod_cidr': '10.100.0.0/16'})
+        self.assertEqual('10.200.0.0/16',
+                         inputs.labels['flannel_network_cidr'])
+
+    def test_new_stack_unchanged(self):
+        inputs = budget.example_inputs(1, 1)
+        params.keep_built(inputs, {})
+        self.assertEqual({}, inputs.labels)

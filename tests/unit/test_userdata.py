@@ -12,9 +12,9 @@
 """Rendering of node user data (magnum_cern_driver.userdata)."""
 
 import base64
-import gzip
 import itertools
 import os
+import random
 import subprocess
 
 import testtools
@@ -45,18 +45,24 @@ BUNDLE_CERTS = 8
 
 
 def _bundle(count=BUNDLE_CERTS):
-    return sandbox.shared_ca()[0] * count
+    """``count`` distinct certificates' worth of PEM.
+
+    The bundle travels compressed: copies of one certificate would
+    compress to nothing.
+    """
+    rng = random.Random(count)
+    blocks = [sandbox.shared_ca()[0]]
+    for _ in range(count - 1):
+        body = base64.encodebytes(rng.randbytes(800)).decode('ascii')
+        blocks.append('-----BEGIN CERTIFICATE-----\n%s'
+                      '-----END CERTIFICATE-----\n' % body)
+    return ''.join(blocks)
 
 
 def _files(text):
+    """The cloud-config and every file the node gets (archive unpacked)."""
     config = yaml.safe_load(text)
-    files = {}
-    for entry in config['write_files']:
-        content = entry['content']
-        if entry.get('encoding') == 'gz+b64':
-            content = gzip.decompress(base64.b64decode(content)).decode()
-        files[entry['path']] = (entry['permissions'], content)
-    return config, files
+    return config, userdata.written_files(text)
 
 
 def _source_env(env_text, names):
@@ -84,7 +90,10 @@ class RenderCombinationsTest(testtools.TestCase):
                                           **extra)
                     self.assertTrue(text.startswith('#cloud-config\n'))
                     config, files = _files(text)
-                    self.assertEqual([[userdata.RUNNER]], config['runcmd'])
+                    self.assertNotIn('runcmd', config)
+                    self.assertEqual(userdata.PER_BOOT_SCRIPT,
+                                     files[userdata.PER_BOOT][1])
+                    self.assertIn(userdata.RUNNER, files)
                     size = userdata.encoded_size(text)
                     self.assertLessEqual(size, userdata.NOVA_USER_DATA_LIMIT)
                     sizes[(role, tuple(sorted(combo.items())))] = size
@@ -132,7 +141,8 @@ class PlaceholderTest(testtools.TestCase):
 
     def test_placeholders(self):
         self.assertEqual(('__API_ADDRESS__', '__NODE_INDEX__',
-                          '__WAIT_ENDPOINT__', '__WAIT_TOKEN__'),
+                          '__WAIT_ENDPOINT__', '__WAIT_TOKEN__',
+                          '__API_PUBLIC_ADDRESS__'),
                          userdata.PLACEHOLDERS)
 
     def test_master_has_each_placeholder_once_in_its_own_file(self):
@@ -143,6 +153,8 @@ class PlaceholderTest(testtools.TestCase):
             '/etc/magnum-cern/runtime/node_index': '__NODE_INDEX__\n',
             '/etc/magnum-cern/runtime/wait_endpoint': '__WAIT_ENDPOINT__\n',
             '/etc/magnum-cern/secrets/wait_token': '__WAIT_TOKEN__\n',
+            '/etc/magnum-cern/runtime/api_public_address':
+                '__API_PUBLIC_ADDRESS__\n',
         }
         for path, content in expected.items():
             self.assertEqual(content, files[path][1])
@@ -153,7 +165,7 @@ class PlaceholderTest(testtools.TestCase):
         text = sandbox.render('worker')
         self.assertEqual(1, text.count('__API_ADDRESS__'))
         for placeholder in ('__NODE_INDEX__', '__WAIT_ENDPOINT__',
-                            '__WAIT_TOKEN__'):
+                            '__WAIT_TOKEN__', '__API_PUBLIC_ADDRESS__'):
             self.assertNotIn(placeholder, text)
 
     def test_label_value_containing_a_placeholder_is_refused(self):
@@ -191,6 +203,27 @@ class SecretsTest(testtools.TestCase):
     def test_worker_with_a_ca_key_is_refused(self):
         self.assertRaises(userdata.UserDataError, sandbox.render, 'worker',
                           secret_values=sandbox.secrets('master'))
+        for name in userdata.MASTER_ONLY_SECRETS:
+            secrets = sandbox.secrets('worker')
+            secrets[name] = sandbox.secrets('master')[name]
+            self.assertRaises(userdata.UserDataError, sandbox.render,
+                              'worker', secret_values=secrets)
+
+    def test_master_gets_the_shared_control_plane_keys(self):
+        other_cert, other_key = sandbox.shared_ca('other')
+        _config, files = _files(sandbox.render('master'))
+        for name, content in (('etcd-ca.crt', other_cert),
+                              ('etcd-ca.key', other_key),
+                              ('front-proxy-ca.crt', other_cert),
+                              ('front-proxy-ca.key', other_key),
+                              ('sa.key', other_key)):
+            self.assertEqual(('0600', content),
+                             files['/etc/magnum-cern/secrets/' + name])
+        self.assertNotIn('/etc/magnum-cern/secrets/certificate_key', files)
+        for name in ('etcd_ca_key', 'sa_key'):
+            secrets = sandbox.secrets('master', **{name: 'not a key'})
+            self.assertRaises(userdata.UserDataError, sandbox.render,
+                              'master', secret_values=secrets)
 
     def test_master_gets_ca_key_and_cloud_conf(self):
         _cert, key = sandbox.shared_ca()
@@ -277,9 +310,9 @@ class EnvironmentFileTest(testtools.TestCase):
 
     def test_labels_arrive_typed_and_rendered(self):
         env = self._env(label_values={'cvmfs_enabled': 'yes',
-                                      'eos_instances': 'eosa, eosb',
+                                      'eos_instances': 'user, project',
                                       'network_mtu': '1450'})
-        self.assertEqual(['true', 'eosa,eosb', '1450', 'v1.31.4'],
+        self.assertEqual(['true', 'user,project', '1450', 'v1.31.4'],
                          _source_env(env, ['CVMFS_ENABLED', 'EOS_INSTANCES',
                                            'NETWORK_MTU', 'KUBE_TAG']))
 
@@ -288,7 +321,7 @@ class EnvironmentFileTest(testtools.TestCase):
         for line in env.splitlines():
             if line.startswith('#'):
                 continue
-            self.assertRegex(line, r"^[A-Z_]+='.*'$")
+            self.assertRegex(line, r"^[A-Z][A-Z0-9_]*='.*'$")
 
     def test_hostile_text_facts_arrive_literally(self):
         values = ["it's", '$(touch /tmp/x)', '`id`', '"; reboot; "',

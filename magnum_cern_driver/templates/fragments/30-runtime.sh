@@ -10,7 +10,6 @@ set -euo pipefail
 load_env
 
 kube_version=${KUBE_TAG#v}
-kube_minor=${kube_version%.*}
 
 # Kernel modules, now and at every boot.
 modules=(overlay br_netfilter)
@@ -59,37 +58,19 @@ CONF
     chmod 0644 "$R/etc/NetworkManager/conf.d/90-magnum-cern-mtu.conf"
 fi
 
-# Packages at the label versions.
-packages=("containerd.io-$CONTAINERD_VERSION" "kubelet-$kube_version"
-    "kubeadm-$kube_version" "kubectl-$kube_version")
+# Packages at the label versions, from the manifest's repositories (only
+# when the image lacks those exact versions).
+packages=("$PKG_CONTAINERD_IO" "$PKG_KUBELET" "$PKG_KUBEADM" "$PKG_KUBECTL")
 if [ "$KUBE_PROXY_MODE" = ipvs ]; then
-    packages+=(ipset ipvsadm)
+    packages+=("$PKG_IPSET" "$PKG_IPVSADM")
 fi
 if ! rpm -q "${packages[@]}" >/dev/null 2>&1; then
-    install -d -m 0755 "$R/etc/yum.repos.d"
-    k8s_repo="https://pkgs.k8s.io/core:/stable:/v$kube_minor/rpm/"
-    cat >"$R/etc/yum.repos.d/magnum-cern-kubernetes.repo" <<REPO
-[magnum-cern-kubernetes]
-name=Kubernetes v$kube_minor
-baseurl=$k8s_repo
-enabled=1
-gpgcheck=1
-gpgkey=${k8s_repo}repodata/repomd.xml.key
-REPO
-    cat >"$R/etc/yum.repos.d/magnum-cern-containerd.repo" <<'REPO'
-[magnum-cern-containerd]
-name=containerd (Docker CE stable)
-baseurl=https://download.docker.com/linux/rhel/$releasever/$basearch/stable
-enabled=1
-gpgcheck=1
-gpgkey=https://download.docker.com/linux/rhel/gpg
-REPO
-    chmod 0644 "$R"/etc/yum.repos.d/magnum-cern-*.repo
+    write_repo_files
     retry 3 10 dnf install -y "${packages[@]}"
 fi
 
 # containerd: systemd cgroups, registry trust in certs.d, sandbox image.
-pause_image="$(image_repo registry.k8s.io pause):3.10"
+pause_image=$(image_ref PAUSE)
 install -d -m 0755 "$R/etc/containerd" "$R/etc/containerd/certs.d"
 cat >"$R/etc/containerd/config.toml" <<TOML
 version = 2

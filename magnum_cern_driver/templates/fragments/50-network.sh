@@ -2,6 +2,12 @@
 # Network: the first master installs flannel (Helm chart) with the label's
 # backend (host-gw by default) on the pod network the ports' allowed
 # address pairs permit. kube-proxy's mode is set by 40-kubeadm.sh.
+#
+# Chart values keys (flannel-io/flannel chart/kube-flannel/values.yaml @
+# c22fb8cd, chart v0.26.4): podCidr, flannel.backend, flannel.image and
+# flannel.image_cni (repository, tag). The chart does not create its
+# namespace: flannel's README has it created and labelled privileged
+# first.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=common.sh
@@ -12,11 +18,7 @@ if ! is_first_master; then
     log "network: flannel is installed by the first master"
     exit 0
 fi
-
-# The node image should carry helm; EPEL has it otherwise.
-if ! command -v helm >/dev/null; then
-    retry 3 10 dnf install -y helm
-fi
+ensure_helm
 
 values="$MCD_STATE/flannel-values.yaml"
 mkdir -p "$MCD_STATE"
@@ -25,17 +27,13 @@ podCidr: $(yaml_str "$FLANNEL_NETWORK_CIDR")
 flannel:
   backend: $(yaml_str "$FLANNEL_BACKEND")
   image:
-    repository: $(yaml_str "$(image_repo ghcr.io flannel-io/flannel)")
-    tag: $(yaml_str "$FLANNEL_TAG")
-  flannel_cni:
-    image:
-      repository: $(yaml_str "$(image_repo ghcr.io flannel-io/flannel-cni-plugin)")
+    repository: $(yaml_str "$IMAGE_FLANNEL_REPO")
+    tag: $(yaml_str "$IMAGE_FLANNEL_TAG")
+  image_cni:
+    repository: $(yaml_str "$IMAGE_FLANNEL_CNI_PLUGIN_REPO")
+    tag: $(yaml_str "$IMAGE_FLANNEL_CNI_PLUGIN_TAG")
 YAML
 
-retry 5 10 helm_admin upgrade --install flannel flannel \
-    --repo https://flannel-io.github.io/flannel/ \
-    --version "$FLANNEL_TAG" --namespace kube-flannel --create-namespace \
-    --values "$values"
-kubectl_admin label --overwrite namespace kube-flannel \
-    pod-security.kubernetes.io/enforce=privileged
-log "network: flannel $FLANNEL_TAG ($FLANNEL_BACKEND)"
+ensure_namespace kube-flannel privileged
+helm_install flannel FLANNEL kube-flannel "$values"
+log "network: flannel $CHART_FLANNEL_VERSION ($FLANNEL_BACKEND)"

@@ -1,8 +1,24 @@
 #!/bin/bash
 # Storage for pods: the first master installs the CVMFS CSI driver
 # (cvmfs-csi chart: site repositories and proxy) and the EOS CSI driver
-# (eosxd-csi chart: the listed EOS instances), each when its label enables
-# it. Charts and images come through the registry mirror when one is set.
+# (eosxd-csi chart: CERN's EOS instances as the chart ships them), each
+# when its label enables it, each with a StorageClass so that users can
+# claim volumes. Charts and images come from the artifact manifest (and
+# through the registry mirror when one is set).
+#
+# cvmfs-csi values keys (cvmfs-contrib/cvmfs-csi
+# deployments/helm/cvmfs-csi/values.yaml @ 34ceae1d): extraConfigMaps is a
+# map keyed by ConfigMap name (cvmfs-csi-default-local holds default.local,
+# rendered through tpl); automountStorageClass.create/name; the images of
+# nodeplugin.{plugin,automount,automountReconciler,singlemount,registrar}
+# and controllerplugin.{plugin,provisioner}.
+# eosxd-csi values keys (cern-eos/eosxd-csi
+# deployments/helm/eosxd-csi/values.yaml @ 0086e638, chart 1.3.1): the
+# automount container mounts ConfigMap eos-csi-dir-etc-eos on /etc/eos,
+# which holds fuse.<instance>.conf for each CERN instance and the autofs
+# map auto.eos; commonStorageClass.enabled/className; the images of
+# nodeplugin.{plugin,automount,mountreconciler,registrar} and
+# controllerplugin.{plugin,provisioner}.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=common.sh
@@ -17,82 +33,75 @@ if ! is_first_master; then
     log "storage csi: installed by the first master"
     exit 0
 fi
-
-chart_registry=${REGISTRY_MIRROR:-registry.cern.ch}
+ensure_helm
 mkdir -p "$MCD_STATE"
 
+# image_values KEY NAME INDENT: a values block "KEY: image: {repository,
+# tag}" for manifest image NAME.
+image_values() {
+    local repo="IMAGE_${2}_REPO" tag="IMAGE_${2}_TAG" pad
+    pad=$(printf '%*s' "$3" '')
+    printf '%s%s:\n%s  image:\n' "$pad" "$1" "$pad"
+    printf '%s    repository: %s\n' "$pad" "$(yaml_str "${!repo}")"
+    printf '%s    tag: %s\n' "$pad" "$(yaml_str "${!tag}")"
+}
+
 install_cvmfs() {
-    local values="$MCD_STATE/cvmfs-csi-values.yaml" plugin registrar
-    local provisioner
-    plugin=$(image_repo registry.cern.ch magnum/cvmfs-csi)
-    registrar=$(image_repo registry.k8s.io \
-        sig-storage/csi-node-driver-registrar)
-    provisioner=$(image_repo registry.k8s.io sig-storage/csi-provisioner)
-    cat >"$values" <<YAML
+    local values="$MCD_STATE/cvmfs-csi-values.yaml" part
+    {
+        cat <<YAML
 extraConfigMaps:
-- name: cvmfs-csi-default-local
-  data:
+  cvmfs-csi-default-local:
     default.local: |
       CVMFS_HTTP_PROXY=$(yaml_str "$CVMFS_HTTP_PROXY")
       CVMFS_REPOSITORIES=$(yaml_str "$CVMFS_REPOSITORIES")
       CVMFS_QUOTA_LIMIT={{ .Values.cache.local.cvmfsQuotaLimit }}
       CVMFS_CACHE_BASE=/cvmfs-localcache
+automountStorageClass:
+  create: true
+  name: cvmfs
 nodeplugin:
-  plugin:
-    image:
-      repository: $(yaml_str "$plugin")
-  registrar:
-    image:
-      repository: $(yaml_str "$registrar")
-controllerplugin:
-  plugin:
-    image:
-      repository: $(yaml_str "$plugin")
-  provisioner:
-    image:
-      repository: $(yaml_str "$provisioner")
 YAML
-    retry 5 10 helm_admin upgrade --install cvmfs-csi \
-        "oci://$chart_registry/kubernetes/charts/cvmfs-csi" \
-        --version "$CVMFS_CSI_VERSION" --namespace kube-system \
-        --values "$values"
-    log "storage csi: cvmfs-csi $CVMFS_CSI_VERSION"
+        for part in plugin automount automountReconciler singlemount; do
+            image_values "$part" CVMFS_CSI 2
+        done
+        image_values registrar CVMFS_CSI_REGISTRAR 2
+        printf 'controllerplugin:\n'
+        image_values plugin CVMFS_CSI 2
+        image_values provisioner CVMFS_CSI_PROVISIONER 2
+    } >"$values"
+    helm_install cvmfs-csi CVMFS_CSI kube-system "$values"
+    log "storage csi: cvmfs-csi $CHART_CVMFS_CSI_VERSION"
 }
 
 install_eos() {
-    local values="$MCD_STATE/eosxd-csi-values.yaml" instance part image
+    local values="$MCD_STATE/eosxd-csi-values.yaml" instance part
     local -a instances
-    image=$(image_repo registry.cern.ch kubernetes/eosxd-csi)
     IFS=, read -r -a instances <<<"$EOS_INSTANCES"
     {
-        printf 'extraConfigMaps:\n'
-        printf '  eos-csi-dir-etc-auto-master-d:\n'
-        printf '    eos.autofs: |\n      /eos /etc/auto.eos\n'
-        printf '  eos-csi-file-etc-auto-eos:\n    auto.eos: |\n'
-        for instance in "${instances[@]}"; do
-            check EOS_INSTANCES "$instance" '^[a-z][a-z0-9-]{0,62}$'
-            printf '      %s -fstype=eosx,fsname=%s :eosxd\n' \
-                "$instance" "$instance"
-        done
-        printf '  eos-csi-dir-etc-eos:\n'
-        for instance in "${instances[@]}"; do
-            printf '    fuse.%s.conf: |\n' "$instance"
-            printf '      {"name": "%s", "hostport": "%s", ' \
-                "$instance" "$instance"
-            printf '"remotemountdir": "/eos/%s/", ' "$instance"
-            printf '"auth": {"ssskeytab": "/etc/eos.keytab"}}\n'
-        done
+        printf 'commonStorageClass:\n  enabled: true\n  className: eos\n'
+        if [ "${#instances[@]}" -gt 0 ]; then
+            # Only the listed instances in the autofs map; their
+            # fuse.<instance>.conf come with the chart.
+            printf 'extraConfigMaps:\n  eos-csi-dir-etc-eos:\n'
+            printf '    auto.eos: |\n'
+            for instance in "${instances[@]}"; do
+                check EOS_INSTANCES "$instance" '^[a-z][a-z0-9-]{0,62}$'
+                printf '      %s -fstype=eosx,fsname=%s :eosxd\n' \
+                    "$instance" "$instance"
+            done
+        fi
         printf 'nodeplugin:\n'
         for part in plugin automount mountreconciler; do
-            printf '  %s:\n    image:\n      repository: %s\n' "$part" \
-                "$(yaml_str "$image")"
+            image_values "$part" EOSXD_CSI 2
         done
+        image_values registrar EOSXD_CSI_REGISTRAR 2
+        printf 'controllerplugin:\n'
+        image_values plugin EOSXD_CSI 2
+        image_values provisioner EOSXD_CSI_PROVISIONER 2
     } >"$values"
-    retry 5 10 helm_admin upgrade --install eosxd-csi \
-        "oci://$chart_registry/kubernetes/charts/eosxd-csi" \
-        --version "$EOS_CSI_VERSION" --namespace kube-system \
-        --values "$values"
-    log "storage csi: eosxd-csi $EOS_CSI_VERSION"
+    helm_install eosxd-csi EOSXD_CSI kube-system "$values"
+    log "storage csi: eosxd-csi $CHART_EOSXD_CSI_VERSION"
 }
 
 if is_true "$CVMFS_ENABLED"; then

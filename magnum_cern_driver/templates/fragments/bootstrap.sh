@@ -22,7 +22,7 @@ for fragment in "$MCD_LIB"/fragments/[0-9][0-9]-*.sh; do
     log "$name: start"
     if ! bash "$fragment"; then
         log "$name: failed, bootstrap stopped"
-        if is_first_master; then
+        if [ "$MCD_ROLE" = master ]; then
             signal_heat FAILURE "bootstrap fragment $name failed" ||
                 log "could not signal the failure to Heat"
         fi

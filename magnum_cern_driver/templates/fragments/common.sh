@@ -36,8 +36,11 @@ RE_URL+='(/[A-Za-z0-9._~%/=-]*)?(\?[A-Za-z0-9._~%=&-]*)?$'
 RE_WAIT_TOKEN='^[A-Za-z0-9_=-]+$'
 RE_BOOTSTRAP_TOKEN='^[a-z0-9]{6}\.[a-z0-9]{16}$'
 RE_CA_HASH='^sha256:[0-9a-f]{64}$'
-RE_CERT_KEY='^[0-9a-f]{64}$'
 RE_SAFE='^[A-Za-z0-9._:/@;|,+=-]*$'
+RE_IPV4_OR_EMPTY="^($RE_OCTET(\\.$RE_OCTET){3})?\$"
+# Kubernetes node name (RFC 1123 subdomain, lower case) and Nova server id.
+RE_NODE_NAME='^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$'
+RE_UUID='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 
 log() {
     printf 'magnum-cern-bootstrap: %s\n' "$*" >&2
@@ -64,7 +67,6 @@ load_env() {
     . "$MCD_ENV"
     check MCD_ROLE "${MCD_ROLE:-}" '^(master|worker)$'
     check SITE_CA_ENABLED "${SITE_CA_ENABLED:-}" "$RE_BOOL"
-    check CCM_CHART_VERSION "${CCM_CHART_VERSION:-}" "$RE_VERSION"
     check CLUSTER_UUID "${CLUSTER_UUID:-}" '^[0-9a-fA-F-]{1,64}$'
     check SERVER_TYPE "${SERVER_TYPE:-}" '^(vm|baremetal)$'
     check KUBE_API_PORT "${KUBE_API_PORT:-}" '^[1-9][0-9]{0,4}$'
@@ -95,21 +97,25 @@ load_env() {
     check MASTER_LB_ENABLED "${MASTER_LB_ENABLED:-}" "$RE_BOOL"
     check VRRP_ROUTER_ID "${VRRP_ROUTER_ID:-}" '^[1-9][0-9]{0,2}$'
     : "${CLUSTER_NAME?}" "${NODEGROUP_NAME?}"
+    check_artifacts
     check_runtime
 }
 
 # runtime_value NAME REGEX: the single line of a run-time file (Heat fills
 # it by text substitution), printed only when it matches REGEX.
 runtime_value() {
-    local file lines
+    local file lines value
     file="$MCD_RUNTIME/$1"
     [ -f "$file" ] || file="$MCD_SECRETS/$1"
     [ -f "$file" ] || die "$1: missing"
     mapfile -t lines <"$file"
-    [ "${#lines[@]}" -eq 1 ] || die "$1: expected exactly one line"
-    [ "${#lines[0]}" -le 4096 ] || die "$1: too long"
-    check "$1" "${lines[0]}" "$2"
-    printf '%s' "${lines[0]}"
+    # An empty value leaves an empty file (YAML block scalar of one blank
+    # line); its pattern says whether empty is allowed.
+    [ "${#lines[@]}" -le 1 ] || die "$1: expected exactly one line"
+    value=${lines[0]-}
+    [ "${#value}" -le 4096 ] || die "$1: too long"
+    check "$1" "$value" "$2"
+    printf '%s' "$value"
 }
 
 # Validate every run-time value this node has before anything runs.
@@ -119,9 +125,9 @@ check_runtime() {
     runtime_value ca_cert_hash "$RE_CA_HASH" >/dev/null
     if [ "$MCD_ROLE" = master ]; then
         runtime_value node_index "$RE_INDEX" >/dev/null
+        runtime_value api_public_address "$RE_IPV4_OR_EMPTY" >/dev/null
         runtime_value wait_endpoint "$RE_URL" >/dev/null
         runtime_value wait_token "$RE_WAIT_TOKEN" >/dev/null
-        runtime_value certificate_key "$RE_CERT_KEY" >/dev/null
     fi
 }
 
@@ -192,4 +198,175 @@ signal_heat() {
         return 1
     fi
     rm -f "$header"
+}
+
+# Every artifact of the manifest (magnum_cern_driver/templates/artifacts.yaml)
+# the driver resolved for this cluster, each checked against the pattern of
+# its kind. The fragments name no image, chart, package or URL themselves.
+RE_ART_URL='^(https|oci)://[A-Za-z0-9.-]+(:[0-9]{1,5})?'
+RE_ART_URL+='(/[A-Za-z0-9._~%:/+-]*)?$'
+RE_ART_IMAGE='^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$'
+RE_ART_TAG='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?$'
+RE_ART_NAME='^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$'
+check_artifacts() {
+    local var
+    for var in $(compgen -v); do
+        case "$var" in
+            IMAGE_*_REPO) check "$var" "${!var}" "$RE_ART_IMAGE" ;;
+            IMAGE_*_TAG) check "$var" "${!var}" "$RE_ART_TAG" ;;
+            CHART_*_URL | RPM_REPO_*_URL | URL_*)
+                check "$var" "${!var}" "$RE_ART_URL"
+                ;;
+            RPM_REPO_*_GPGKEY) check "$var" "${!var}" "($RE_ART_URL)|^$" ;;
+            CHART_*_NAME | CHART_*_VERSION | PKG_*)
+                check "$var" "${!var}" "$RE_ART_NAME"
+                ;;
+            SHA256_*) check "$var" "${!var}" '^([0-9a-f]{64})?$' ;;
+        esac
+    done
+}
+
+# image_ref NAME: the pull reference of manifest image NAME (IMAGE_NAME_*).
+image_ref() {
+    local repo="IMAGE_${1}_REPO" tag="IMAGE_${1}_TAG"
+    if [ -z "${!repo:-}" ] || [ -z "${!tag:-}" ]; then
+        die "image $1: not in the manifest"
+    fi
+    printf '%s:%s' "${!repo}" "${!tag}"
+}
+
+# helm_install RELEASE CHART NAMESPACE VALUES: install or upgrade the
+# manifest's CHART (CHART_<CHART>_*) and wait until its workloads are
+# rolled out (--wait), so that the readiness signal means the add-on runs.
+helm_install() {
+    local url="CHART_${2}_URL" name="CHART_${2}_NAME"
+    local version="CHART_${2}_VERSION"
+    local -a chart
+    [ -n "${!url:-}" ] || die "chart $2: not in the manifest"
+    if [[ ${!url} == oci://* ]]; then
+        chart=("${!url%/}/${!name}")
+    else
+        chart=("${!name}" --repo "${!url}")
+    fi
+    retry 5 10 helm_admin upgrade --install "$1" "${chart[@]}" \
+        --version "${!version}" --namespace "$3" --create-namespace \
+        --values "$4" --wait --timeout "${MCD_HELM_TIMEOUT:-10m}"
+}
+
+# ensure_helm: the node image should carry helm (magnum-k8s-node element);
+# otherwise the release tarball of the manifest (URL_HELM), checked against
+# its pinned SHA256_HELM before anything is unpacked.
+ensure_helm() {
+    local tarball dir
+    if [ -x "$R/usr/local/bin/helm" ]; then
+        PATH="$R/usr/local/bin:$PATH"
+    fi
+    if command -v helm >/dev/null; then
+        return 0
+    fi
+    [ -n "${SHA256_HELM:-}" ] || die "helm: no pinned checksum"
+    mkdir -p "$MCD_STATE"
+    dir=$(mktemp -d "$MCD_STATE/helm.XXXXXX")
+    tarball="$dir/helm.tar.gz"
+    retry 3 10 curl -sSfL --max-time 300 -o "$tarball" "$URL_HELM" ||
+        die "helm: download failed"
+    printf '%s  %s\n' "$SHA256_HELM" "$tarball" | sha256sum -c --quiet - ||
+        die "helm: checksum mismatch"
+    tar -xzf "$tarball" -C "$dir" linux-amd64/helm
+    install -d -m 0755 "$R/usr/local/bin"
+    install -m 0755 "$dir/linux-amd64/helm" "$R/usr/local/bin/helm"
+    rm -rf "$dir"
+    PATH="$R/usr/local/bin:$PATH"
+}
+
+# write_repo_files: a dnf repository file for each package repository of
+# the manifest the driver resolved (RPM_REPO_<NAME>_URL/_GPGKEY); the
+# distribution's own repositories (on_image: true in the manifest) come
+# with the image and get none.
+write_repo_files() {
+    local var name lower url key file
+    install -d -m 0755 "$R/etc/yum.repos.d"
+    for var in $(compgen -v RPM_REPO_); do
+        [[ $var == *_URL ]] || continue
+        name=${var#RPM_REPO_}
+        name=${name%_URL}
+        url="RPM_REPO_${name}_URL"
+        key="RPM_REPO_${name}_GPGKEY"
+        lower=${name,,}
+        lower=${lower//_/-}
+        file="$R/etc/yum.repos.d/magnum-cern-$lower.repo"
+        {
+            printf '[magnum-cern-%s]\n' "$lower"
+            printf 'name=magnum-cern-driver: %s\n' "$lower"
+            printf 'baseurl=%s\n' "${!url}"
+            printf 'enabled=1\n'
+            if [ -n "${!key}" ]; then
+                printf 'gpgcheck=1\ngpgkey=%s\n' "${!key}"
+            else
+                printf 'gpgcheck=0\n'
+            fi
+        } >"$file"
+        chmod 0644 "$file"
+    done
+}
+
+# node_name: this server's Nova name, the Kubernetes node name. cloud-init
+# keeps the OpenStack metadata (meta_data.json) under ds.meta_data in its
+# instance data (canonical/cloud-init cloudinit/sources/__init__.py,
+# persist_instance_data, commit be9ecc12; DataSourceOpenStack.py keeps the
+# whole meta_data.json, commit 0167c1b9), and Nova's meta_data.json has
+# "name" = the server's display name (openstack/nova
+# nova/api/metadata/base.py, commit 620949f2). The local hostname is no
+# use: Nova's "hostname" carries the dhcp_domain (an FQDN on RHEL family).
+node_name() {
+    local name
+    name=$(cloud-init query ds.meta_data.name)
+    check "node name" "$name" "$RE_NODE_NAME"
+    printf '%s' "$name"
+}
+
+# instance_id: the Nova server id, cloud-init's standard key v1.instance_id
+# (metadata "uuid" copied to "instance-id": cloudinit/sources/helpers/
+# openstack.py KEY_COPIES, commit 0167c1b9; doc/rtd/explanation/
+# instancedata.rst, commit 10598996).
+instance_id() {
+    local id
+    id=$(cloud-init query v1.instance_id)
+    check "instance id" "$id" "$RE_UUID"
+    printf '%s' "$id"
+}
+
+# console_failure STATUS: when the runner stops on a failure, one line on
+# the console, so `openstack console log show` tells which fragment failed
+# on which node. Only the fragment's file name is printed: no value, no
+# secret. Installed for the runner (bootstrap.sh) only.
+console_failure() {
+    local fragment="" f
+    [ "$1" -ne 0 ] || return 0
+    for f in "$MCD_LIB"/fragments/[0-9][0-9]-*.sh; do
+        if [ ! -e "$MCD_STATE/done/${f##*/}" ]; then
+            fragment=${f##*/}
+            break
+        fi
+    done
+    {
+        printf 'magnum-cern-bootstrap: FAILED at %s; details in %s\n' \
+            "${fragment:-the environment checks}" \
+            /var/log/cloud-init-output.log >"$R/dev/console"
+    } 2>/dev/null || true
+}
+if [ "${0##*/}" = bootstrap.sh ]; then
+    trap 'console_failure "$?"' EXIT
+fi
+
+# ensure_namespace NAME [POD_SECURITY_LEVEL]: the namespace exists (and
+# enforces that Pod Security level).
+ensure_namespace() {
+    if ! kubectl_admin get namespace "$1" >/dev/null 2>&1; then
+        kubectl_admin create namespace "$1" >/dev/null
+    fi
+    if [ -n "${2:-}" ]; then
+        kubectl_admin label --overwrite namespace "$1" \
+            "pod-security.kubernetes.io/enforce=$2" >/dev/null
+    fi
 }

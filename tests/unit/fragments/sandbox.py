@@ -29,58 +29,28 @@ import sys
 import fixtures
 import yaml
 
+from magnum_cern_driver import artifacts
 from magnum_cern_driver import labels
 from magnum_cern_driver import userdata
 
 # System commands the fragments may call: all replaced by shims.
 SHIMMED = (
-    'blkid', 'curl', 'dnf', 'findmnt', 'helm', 'ip', 'kubeadm', 'kubectl',
-    'lsblk', 'mkfs.xfs', 'modprobe', 'mount', 'mountpoint', 'rpm', 'sleep',
-    'swapoff', 'sysctl', 'systemctl', 'udevadm', 'umount', 'update-ca-trust',
+    'blkid', 'cloud-init', 'curl', 'dnf', 'findmnt', 'helm', 'ip',
+    'kubeadm', 'kubectl', 'lsblk', 'mkfs.xfs', 'modprobe', 'mount',
+    'mountpoint', 'openssl', 'rpm', 'sleep', 'swapoff', 'sysctl',
+    'systemctl', 'udevadm', 'umount', 'update-ca-trust',
     'wipefs',
 )
 # Harmless tools the fragments use for files under the sandbox root.
 REAL = (
-    'awk', 'bash', 'cat', 'chmod', 'cp', 'date', 'grep', 'install', 'ls',
-    'mkdir', 'mktemp', 'rm', 'sed', 'touch', 'wc',
+    'awk', 'bash', 'cat', 'chmod', 'cp', 'cut', 'date', 'grep', 'install',
+    'ls', 'gzip', 'mkdir', 'mktemp', 'rm', 'sed', 'sha256sum', 'tar', 'touch',
+    'wc',
 )
 
-SHIM = '''#!%(python)s -S
-import json, os, sys
-name = os.path.basename(sys.argv[0])
-args = sys.argv[1:]
-root = os.environ['MCD_ROOT']
-files = {}
-for arg in args:
-    path = arg.split('=')[-1].lstrip('@')
-    if path.startswith(root + '/') and os.path.isfile(path):
-        with open(path, encoding='utf-8', errors='replace') as f:
-            files[path[len(root):]] = f.read()
-stdin = ''
-if not sys.stdin.isatty() and '-' in args:
-    stdin = sys.stdin.read()
-with open(os.environ['SHIM_LOG'], 'a') as f:
-    f.write(json.dumps({'cmd': name, 'args': args, 'files': files,
-                        'stdin': stdin}) + '\\n')
-with open(os.environ['SHIM_RULES']) as f:
-    rules = json.load(f)
-for i, rule in enumerate(rules):
-    if rule['cmd'] != name:
-        continue
-    if rule.get('args') is not None and rule['args'] != args:
-        continue
-    if any(word not in args for word in rule.get('contains', ())):
-        continue
-    if rule.get('times') is not None:
-        counter = os.environ['SHIM_RULES'] + '.%%d' %% i
-        used = int(open(counter).read()) if os.path.exists(counter) else 0
-        if used >= rule['times']:
-            continue
-        with open(counter, 'w') as f:
-            f.write(str(used + 1))
-    sys.stdout.write(rule.get('stdout', ''))
-    sys.exit(rule.get('rc', 0))
-'''
+SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'shim.py')
+CHART_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          'data', 'charts')
 
 DISKS = '/dev/vda 21474836480 disk\n/dev/vdb 107374182400 disk\n'
 
@@ -101,6 +71,21 @@ DEFAULT_RULES = [
      'stdout': 'NAME="/dev/vdb" FSTYPE="" MOUNTPOINT=""\n'},
     {'cmd': 'ip', 'contains': ['route'],
      'stdout': 'default via 10.0.0.1 dev eth0 proto dhcp src 10.0.0.5\n'},
+    # This server's identity in cloud-init's instance data.
+    {'cmd': 'cloud-init', 'args': ['query', 'ds.meta_data.name'],
+     'stdout': 'c1-5d12f6fd-node-0\n'},
+    {'cmd': 'cloud-init', 'args': ['query', 'v1.instance_id'],
+     'stdout': '0b6a4c52-7f0e-4d7e-9a43-3c2f4f1d2e10\n'},
+    # A new cluster: the first master's short probe finds no API.
+    {'cmd': 'curl', 'contains': ['--connect-timeout'], 'rc': 7},
+    # An existing cluster (for joining masters): its version, and every
+    # other control-plane node Ready.
+    {'cmd': 'kubectl', 'contains': ['kubeadm-config'],
+     'stdout': 'apiVersion: kubeadm.k8s.io/v1beta4\n'
+               'kind: ClusterConfiguration\nkubernetesVersion: v1.31.4\n'},
+    {'cmd': 'kubectl', 'contains': ['node-role.kubernetes.io/control-plane'],
+     'stdout': ''.join('c1-5d12f6fd-master-%d True\n' % i
+                       for i in range(7))},
 ]
 
 API_ADDRESS = '10.0.0.10'
@@ -109,12 +94,13 @@ WAIT_ENDPOINT = ('http://heat.example.org:8004/v1/0123abcd/stacks/c1/'
 WAIT_TOKEN = 'gAAAAABlZ2token_Value-0123456789abcdefXYZ='
 
 
-def runtime_values(node_index=0):
+def runtime_values(node_index=0, public_address=''):
     return {
         userdata.API_ADDRESS: API_ADDRESS,
         userdata.NODE_INDEX: str(node_index),
         userdata.WAIT_ENDPOINT: WAIT_ENDPOINT,
         userdata.WAIT_TOKEN: WAIT_TOKEN,
+        userdata.API_PUBLIC_ADDRESS: public_address,
     }
 
 
@@ -169,8 +155,10 @@ class Sandbox(fixtures.Fixture):
         os.makedirs(self.bin)
         self.log = os.path.join(self.base, 'calls.jsonl')
         self.rules_file = os.path.join(self.base, 'rules.json')
+        self.facts_file = os.path.join(self.base, 'facts.json')
         self.rules = []
-        shim = SHIM % {'python': sys.executable}
+        with open(SHIM) as f:
+            shim = '#!%s\n' % sys.executable + f.read()
         for name in SHIMMED:
             path = os.path.join(self.bin, name)
             with open(path, 'w') as f:
@@ -188,25 +176,34 @@ class Sandbox(fixtures.Fixture):
         self.rules.insert(0, rule)
 
     def unpack(self, text, replacements=None):
+        """Write what cloud-init and the per-boot script would write."""
         for key, value in (replacements or {}).items():
             text = text.replace(key, value)
         config = yaml.safe_load(text)
         for entry in config['write_files']:
-            content = entry['content']
-            if entry.get('encoding') == 'gz+b64':
-                data = gzip.decompress(base64.b64decode(content))
-            else:
-                data = content.encode('utf-8')
-            path = self.root + entry['path']
+            if entry['path'] == userdata.ARCHIVE:
+                # The tar itself, as cloud-init writes it (the per-boot
+                # script unpacks it again at every boot).
+                path = self.root + entry['path']
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, 'wb') as f:
+                    f.write(gzip.decompress(base64.b64decode(
+                        entry['content'])))
+        for path, (mode, content) in userdata.written_files(text).items():
+            path = self.root + path
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, 'wb') as f:
-                f.write(data)
-            os.chmod(path, int(entry['permissions'], 8))
+                f.write(content.encode('utf-8'))
+            os.chmod(path, int(mode, 8))
         return config
 
     def run(self, script=userdata.RUNNER, extra_env=None):
         with open(self.rules_file, 'w') as f:
             json.dump(self.rules + DEFAULT_RULES, f)
+        facts = shim_facts(self.root)
+        if facts is not None:
+            with open(self.facts_file, 'w') as f:
+                json.dump(facts, f)
         if os.path.exists(self.log):
             os.unlink(self.log)
         env = {
@@ -214,6 +211,7 @@ class Sandbox(fixtures.Fixture):
             'MCD_ROOT': self.root,
             'SHIM_LOG': self.log,
             'SHIM_RULES': self.rules_file,
+            'SHIM_FACTS': self.facts_file,
             'HOME': self.base,
             'LANG': 'C.UTF-8',
         }
@@ -230,6 +228,68 @@ class Sandbox(fixtures.Fixture):
                       self.root)
 
 
+def chart_keys():
+    """Recorded values keys of each chart version: {'<chart>-<version>'}."""
+    result = {}
+    for name in sorted(os.listdir(CHART_DATA)):
+        if name.endswith('.yaml'):
+            with open(os.path.join(CHART_DATA, name)) as f:
+                data = yaml.safe_load(f)
+            result['%s-%s' % (data['chart'], data['version'])] = data
+    return result
+
+
+def _node_labels(root):
+    """The labels a node got, read back from its environment file."""
+    path = root + userdata.ENV_FILE
+    if not os.path.exists(path):
+        return None, ''
+    env = {}
+    with open(path) as f:
+        for line in f:
+            if '=' in line and not line.startswith('#'):
+                key, value = line.rstrip('\n').split('=', 1)
+                env[key] = value[1:-1].replace("'\"'\"'", "'")
+    raw = {name: env[name.upper()] for name in userdata.NODE_LABELS
+           if name.upper() in env}
+    try:
+        return labels.validate(raw), env.get('REGISTRY_MIRROR', '')
+    except labels.InvalidLabel:
+        # A test planted a bad value: the fragments stop on it themselves.
+        return None, ''
+
+
+def shim_facts(root):
+    """What the real dnf and helm would know, for the node under ``root``.
+
+    Package repositories provide what the artifact manifest records for
+    them (the distribution's own are always configured); charts, their
+    versions and images are the manifest's, resolved for this node's
+    labels and mirror; each chart's values keys were read in its own
+    values.yaml upstream (data/charts/).
+    """
+    typed, mirror = _node_labels(root)
+    if typed is None:
+        return None
+    resolved = artifacts.resolve(typed, mirror=mirror)
+    rpm = {}
+    distro = []
+    for art in resolved:
+        if art.kind == 'rpm':
+            pkg = art.package + ('-' + art.version if art.version else '')
+            rpm.setdefault(art.url, []).extend([pkg, art.package])
+            if art.on_image and art.url not in distro:
+                distro.append(art.url)
+    return {
+        'rpm': rpm,
+        'distro_repos': distro,
+        'charts': [{'url': a.url, 'chart': a.chart, 'version': a.version}
+                   for a in resolved if a.kind == 'chart'],
+        'images': [a.ref for a in resolved if a.kind == 'image'],
+        'chart_keys': chart_keys(),
+    }
+
+
 def make_ca(tmpdir):
     """A throwaway CA (certificate PEM, key PEM), made with openssl."""
     key = os.path.join(tmpdir, 'ca.key')
@@ -244,13 +304,17 @@ def make_ca(tmpdir):
 _CA = {}
 
 
-def shared_ca():
-    """One CA for the whole test run (key generation is slow)."""
-    if not _CA:
+def shared_ca(which='pair'):
+    """One CA for the whole test run (key generation is slow).
+
+    ``shared_ca('other')`` is a second one (the masters' etcd and
+    front-proxy CAs and service-account key in these tests).
+    """
+    if which not in _CA:
         import tempfile
         with tempfile.TemporaryDirectory() as tmp:
-            _CA['pair'] = make_ca(tmp)
-    return _CA['pair']
+            _CA[which] = make_ca(tmp)
+    return _CA[which]
 
 
 def facts(**overrides):
@@ -280,6 +344,12 @@ def secrets(role='master', **overrides):
             'app_cred_id': 'f00dcafe0123',
             'app_cred_secret': 'Sup3r-secret_app-cred',
             'auth_url': 'https://keystone.example.org:5000/v3',
+        })
+        other_cert, other_key = shared_ca('other')
+        values.update({
+            'etcd_ca_cert': other_cert, 'etcd_ca_key': other_key,
+            'front_proxy_ca_cert': other_cert,
+            'front_proxy_ca_key': other_key, 'sa_key': other_key,
         })
     values.update(overrides)
     return values

@@ -51,7 +51,7 @@ LEGAL_TRICKY = {
                         'http://squid3.example.org',
     'registry_mirror': 'reg-1.example.org:5000/a_b/c.d',
     'cvmfs_repositories': 'a.cern.ch,b-c.cern.ch',
-    'eos_instances': 'eos-a,eosb',
+    'eos_instances': 'home-i01,user',
 }
 
 

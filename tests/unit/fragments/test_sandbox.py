@@ -97,7 +97,8 @@ class FirstMasterTest(SandboxTestCase):
         self.assertEqual(['flannel', 'openstack-ccm', 'cvmfs-csi',
                           'eosxd-csi'], [c[5] for c in helm])
         self.assertNoSecretsOnCommandLines(result)
-        self.assertEqual(1, len(result.commands('curl')))
+        self.assertEqual(1, len([c for c in result.commands('curl')
+                                 if 'POST' in c]))
 
     def test_init_uses_magnum_ca_and_config_file(self):
         result = self.boot('master')
@@ -109,24 +110,30 @@ class FirstMasterTest(SandboxTestCase):
         self.assertEqual(0o600, stat.S_IMODE(mode))
         init = result.commands('kubeadm')
         self.assertEqual(1, len(init))
-        self.assertEqual('--upload-certs', init[0][-1])
+        # Every master has the shared keys: nothing is uploaded.
+        self.assertNotIn('--upload-certs', init[0])
         docs = list(yaml.safe_load_all(
             self.config_of(result, 'kubeadm', 'kubeadm.yaml')))
         init_conf, cluster, proxy, kubelet = docs
         self.assertEqual(TOKEN, init_conf['bootstrapTokens'][0]['token'])
-        self.assertRegex(init_conf['certificateKey'], '^[0-9a-f]{64}$')
-        self.assertEqual(
-            'external',
-            init_conf['nodeRegistration']['kubeletExtraArgs'][
-                'cloud-provider'])
+        self.assertNotIn('certificateKey', init_conf)
+        self.assertIn(
+            {'name': 'cloud-provider', 'value': 'external'},
+            init_conf['nodeRegistration']['kubeletExtraArgs'])
         self.assertEqual('v1.31.4', cluster['kubernetesVersion'])
         self.assertEqual('10.0.0.10:6443', cluster['controlPlaneEndpoint'])
-        self.assertEqual('10.100.0.0/16', cluster['networking']['podSubnet'])
+        self.assertEqual('10.64.0.0/11', cluster['networking']['podSubnet'])
         self.assertEqual('10.254.0.0/16',
                          cluster['networking']['serviceSubnet'])
-        self.assertEqual('24', cluster['controllerManager']['extraArgs'][
-            'node-cidr-mask-size'])
-        self.assertNotIn('imageRepository', cluster)
+        self.assertEqual([{'name': 'node-cidr-mask-size-ipv4',
+                           'value': '24'}],
+                         cluster['controllerManager']['extraArgs'])
+        # Control plane images as the manifest pins them.
+        self.assertEqual('registry.k8s.io', cluster['imageRepository'])
+        self.assertEqual({'imageRepository': 'registry.k8s.io',
+                          'imageTag': '3.5.15-0'}, cluster['etcd']['local'])
+        self.assertEqual({'imageRepository': 'registry.k8s.io/coredns',
+                          'imageTag': 'v1.11.3'}, cluster['dns'])
         self.assertEqual('iptables', proxy['mode'])
         self.assertEqual('systemd', kubelet['cgroupDriver'])
         # The config held the token: it is gone after kubeadm ran.
@@ -135,21 +142,31 @@ class FirstMasterTest(SandboxTestCase):
 
     def test_flannel_values(self):
         result = self.boot('master', {'flannel_backend': 'vxlan',
-                                      'flannel_network_cidr': '10.50.0.0/16',
-                                      'flannel_tag': 'v0.25.1'})
+                                      'flannel_network_cidr': '10.50.0.0/16'})
         self.assertOk(result)
         values = yaml.safe_load(self.config_of(result, 'helm',
                                                'flannel-values.yaml'))
         self.assertEqual('10.50.0.0/16', values['podCidr'])
         self.assertEqual('vxlan', values['flannel']['backend'])
-        self.assertEqual('ghcr.io/flannel-io/flannel',
-                         values['flannel']['image']['repository'])
-        self.assertEqual('v0.25.1', values['flannel']['image']['tag'])
+        # Image, CNI image and chart of one release, from the manifest.
+        self.assertEqual({'repository': 'ghcr.io/flannel-io/flannel',
+                          'tag': 'v0.26.4'}, values['flannel']['image'])
+        self.assertEqual({'repository': 'ghcr.io/flannel-io/'
+                                        'flannel-cni-plugin',
+                          'tag': 'v1.6.2-flannel1'},
+                         values['flannel']['image_cni'])
         self.assertTrue(result.called(
             'helm', '--kubeconfig', self.sb.root +
             '/etc/kubernetes/admin.conf', 'upgrade', '--install', 'flannel',
             'flannel', '--repo', 'https://flannel-io.github.io/flannel/',
-            '--version', 'v0.25.1'))
+            '--version', 'v0.26.4'))
+        # The chart does not make its namespace: it exists, privileged,
+        # before the install.
+        self.assertBefore(result, ('kubectl', '--kubeconfig',
+                                   self.sb.root + '/etc/kubernetes/admin.conf',
+                                   'label', '--overwrite', 'namespace',
+                                   'kube-flannel'),
+                          ('helm', '--kubeconfig'))
 
     def test_default_backend_is_host_gw(self):
         result = self.boot('master')
@@ -164,15 +181,19 @@ class FirstMasterTest(SandboxTestCase):
                                       'eos_enabled': 'true'},
                            ca_bundle=sandbox.shared_ca()[0])
         self.assertOk(result)
+        self.assertIn('sandbox_image = "%s/pause:3.10"' % mirror,
+                      result.read('/etc/containerd/config.toml'))
         cluster = list(yaml.safe_load_all(
             self.config_of(result, 'kubeadm', 'kubeadm.yaml')))[1]
         self.assertEqual(mirror, cluster['imageRepository'])
-        self.assertIn('sandbox_image = "%s/pause:3.10"' % mirror,
-                      result.read('/etc/containerd/config.toml'))
+        self.assertEqual(mirror, cluster['etcd']['local']['imageRepository'])
+        self.assertEqual(mirror + '/coredns',
+                         cluster['dns']['imageRepository'])
         hosts = result.read('/etc/containerd/certs.d/reg.example.org:5000/'
                             'hosts.toml')
         self.assertIn('ca = "/etc/pki/ca-trust/source/anchors/'
                       'magnum-cern-site-ca.pem"', hosts)
+        seen = 0
         for suffix in ('flannel-values.yaml', 'ccm-values.yaml',
                        'cvmfs-csi-values.yaml', 'eosxd-csi-values.yaml'):
             text = self.config_of(result, 'helm', suffix)
@@ -182,6 +203,9 @@ class FirstMasterTest(SandboxTestCase):
             self.assertTrue(repos, suffix)
             for repo in repos:
                 self.assertTrue(repo.startswith(mirror + '/'), repo)
+            seen += len(repos)
+        # flannel 2, ccm 1, cvmfs-csi 7, eosxd-csi 6 image keys.
+        self.assertEqual(16, seen)
         charts = [c[6] for c in result.commands('helm')
                   if c[5] in ('cvmfs-csi', 'eosxd-csi')]
         self.assertEqual(['oci://%s/kubernetes/charts/cvmfs-csi' % mirror,
@@ -190,59 +214,64 @@ class FirstMasterTest(SandboxTestCase):
 
     def test_cvmfs_and_eos_configuration(self):
         result = self.boot('master', {
-            'cvmfs_enabled': 'true', 'cvmfs_csi_version': '2.4.1',
+            'cvmfs_enabled': 'true',
             'cvmfs_repositories': 'atlas.cern.ch,cms.cern.ch',
             'cvmfs_http_proxy': 'http://squid1.example.org:3128;'
                                 'http://squid2.example.org:3128',
-            'eos_enabled': 'true', 'eos_csi_version': '1.2.0',
-            'eos_instances': 'eosuser,eosatlas'})
+            'eos_enabled': 'true',
+            'eos_instances': 'user,project-i00'})
         self.assertOk(result)
         self.assertTrue(result.called(
             'helm', '--kubeconfig', self.sb.root +
             '/etc/kubernetes/admin.conf', 'upgrade', '--install',
             'cvmfs-csi', 'oci://registry.cern.ch/kubernetes/charts/cvmfs-csi',
-            '--version', '2.4.1'))
+            '--version', '2.5.0'))
         cvmfs = yaml.safe_load(self.config_of(result, 'helm',
                                               'cvmfs-csi-values.yaml'))
-        local = cvmfs['extraConfigMaps'][0]['data']['default.local']
+        # A map keyed by ConfigMap name (chart 2.5.0), not a list.
+        local = cvmfs['extraConfigMaps']['cvmfs-csi-default-local'][
+            'default.local']
         self.assertIn('CVMFS_HTTP_PROXY="http://squid1.example.org:3128;'
                       'http://squid2.example.org:3128"\n', local)
         self.assertIn('CVMFS_REPOSITORIES="atlas.cern.ch,cms.cern.ch"\n',
                       local)
+        self.assertEqual({'create': True, 'name': 'cvmfs'},
+                         cvmfs['automountStorageClass'])
+        self.assertEqual('registry.cern.ch/kubernetes/cvmfs-csi',
+                         cvmfs['nodeplugin']['plugin']['image']['repository'])
         eos = yaml.safe_load(self.config_of(result, 'helm',
                                             'eosxd-csi-values.yaml'))
-        maps = eos['extraConfigMaps']
+        # The autofs map in the ConfigMap the chart mounts on /etc/eos,
+        # naming instances whose fuse.<name>.conf the chart ships.
         self.assertEqual(
-            'eosuser -fstype=eosx,fsname=eosuser :eosxd\n'
-            'eosatlas -fstype=eosx,fsname=eosatlas :eosxd\n',
-            maps['eos-csi-file-etc-auto-eos']['auto.eos'])
-        self.assertEqual(
-            {'fuse.eosuser.conf', 'fuse.eosatlas.conf'},
-            set(maps['eos-csi-dir-etc-eos']))
-        self.assertIn('1.2.0', result.commands('helm')[-1])
+            {'eos-csi-dir-etc-eos': {
+                'auto.eos': 'user -fstype=eosx,fsname=user :eosxd\n'
+                            'project-i00 -fstype=eosx,fsname=project-i00 '
+                            ':eosxd\n'}},
+            eos['extraConfigMaps'])
+        self.assertEqual({'enabled': True, 'className': 'eos'},
+                         eos['commonStorageClass'])
+        self.assertIn('1.3.1', result.commands('helm')[-1])
+
+    def test_eos_without_instances_keeps_the_charts_map(self):
+        result = self.boot('master', {'eos_enabled': 'true'})
+        self.assertOk(result)
+        eos = yaml.safe_load(self.config_of(result, 'helm',
+                                            'eosxd-csi-values.yaml'))
+        self.assertNotIn('extraConfigMaps', eos)
 
     def test_features_off(self):
         result = self.boot('master', {'cloud_provider_enabled': 'false',
-                                      'master_lb_enabled': 'true'})
+                                      'master_lb_enabled': 'true',
+                                      'master_lb_type': 'octavia'})
         self.assertOk(result)
         self.assertEqual(['flannel'],
                          [c[5] for c in result.commands('helm')])
         self.assertFalse(result.called('update-ca-trust'))
         self.assertFalse(result.called('modprobe', 'fuse'))
         self.assertFalse(result.exists('/etc/keepalived/keepalived.conf'))
-        init = yaml.safe_load_all(
-            self.config_of(result, 'kubeadm', 'kubeadm.yaml'))
-        self.assertNotIn('cloud-provider', next(init)['nodeRegistration'][
-            'kubeletExtraArgs'])
-
-    def test_helm_is_installed_when_the_image_lacks_it(self):
-        os.unlink(os.path.join(self.sb.bin, 'helm'))
-        result = self.boot('master')
-        # The dnf shim installs nothing: helm stays missing and the
-        # bootstrap stops there.
-        self.assertFailed(result)
-        self.assertTrue(result.called('dnf', 'install', '-y', 'helm'))
-        self.assertIn('50-network.sh: failed', result.stderr)
+        self.assertFalse(result.exists('/etc/magnum-cern/secrets/'
+                                       'cloud.conf'))
 
     def test_keepalived_holds_the_vip_without_load_balancer(self):
         result = self.boot('master', master_count=1)
@@ -270,11 +299,13 @@ class FirstMasterTest(SandboxTestCase):
     def test_signal_token_goes_through_a_header_file(self):
         result = self.boot('master')
         self.assertOk(result)
-        curl = result.commands('curl')[0]
+        curl = [c for c in result.commands('curl') if 'POST' in c][0]
         self.assertEqual(sandbox.WAIT_ENDPOINT, curl[-1])
-        self.assertIn('{"status": "SUCCESS", "reason": "the Kubernetes API '
-                      'is ready"}', curl)
-        header = self.config_of(result, 'curl', '')
+        self.assertIn('{"status": "SUCCESS", "reason": "the first master is '
+                      'Ready, the add-ons installed"}', curl)
+        post = [c for c in result.calls
+                if c['cmd'] == 'curl' and 'POST' in c['args']][0]
+        header = list(post['files'].values())[0]
         self.assertEqual('X-Auth-Token: %s\n' % sandbox.WAIT_TOKEN, header)
         leftovers = os.listdir(self.sb.root + '/var/lib/magnum-cern')
         self.assertFalse([f for f in leftovers if f.startswith('signal.')])
@@ -286,7 +317,8 @@ class FirstMasterTest(SandboxTestCase):
             mode = os.stat(self.sb.root + path).st_mode
             self.assertEqual(0o700, stat.S_IMODE(mode), path)
         for name in ('bootstrap_token', 'ca.key', 'cloud.conf',
-                     'wait_token', 'certificate_key'):
+                     'wait_token', 'etcd-ca.key', 'front-proxy-ca.key',
+                     'sa.key'):
             mode = os.stat(self.sb.root + '/etc/magnum-cern/secrets/' +
                            name).st_mode
             self.assertEqual(0o600, stat.S_IMODE(mode), name)
@@ -299,16 +331,24 @@ class OtherNodesTest(SandboxTestCase):
         self.assertOk(result)
         self.assertFalse(result.called('kubeadm', 'init'))
         self.assertFalse(result.called('helm'))
-        self.assertFalse(result.called('curl', '-sS'))
-        self.assertFalse(result.exists('/etc/kubernetes/pki/ca.key'))
+        # Its own readiness signal (master.yaml's wait condition), once its
+        # node is Ready.
+        self.assertEqual(1, len([c for c in result.commands('curl')
+                                 if 'POST' in c]))
+        self.assertBefore(result, ('kubectl', '--kubeconfig',
+                                   self.sb.root + '/etc/kubernetes/admin.conf',
+                                   'wait'), ('curl', '-sS'))
+        # kubeadm's manual certificate distribution: the shared keys are
+        # on every master before it joins.
+        self.assertTrue(result.exists('/etc/kubernetes/pki/ca.key'))
         self.assertBefore(result, ('curl', '-sf'), ('kubeadm', 'join'))
         self.assertIn('https://10.0.0.10:6443/readyz',
                       result.commands('curl')[0])
         join = yaml.safe_load(self.config_of(result, 'kubeadm',
                                              'kubeadm.yaml'))
         self.assertEqual('JoinConfiguration', join['kind'])
-        self.assertRegex(join['controlPlane']['certificateKey'],
-                         '^[0-9a-f]{64}$')
+        self.assertEqual({'localAPIEndpoint': {'bindPort': 6443}},
+                         join['controlPlane'])
         self.assertIn('priority 100\n',
                       result.read('/etc/keepalived/keepalived.conf'))
         self.assertNoSecretsOnCommandLines(result)
@@ -327,9 +367,10 @@ class OtherNodesTest(SandboxTestCase):
                           'token': TOKEN, 'caCertHashes': [CA_HASH]},
                          discovery)
         self.assertNotIn('controlPlane', join)
-        self.assertEqual(
-            'magnum.openstack.org/role=worker',
-            join['nodeRegistration']['kubeletExtraArgs']['node-labels'])
+        self.assertIn(
+            {'name': 'node-labels',
+             'value': 'magnum.openstack.org/role=worker'},
+            join['nodeRegistration']['kubeletExtraArgs'])
         self.assertFalse(result.called('helm'))
         self.assertFalse(result.called('systemctl', 'enable', 'keepalived'))
         self.assertFalse(result.exists('/etc/magnum-cern/secrets/ca.key'))
@@ -491,14 +532,14 @@ class StorageTest(SandboxTestCase):
 class RuntimeTest(SandboxTestCase):
 
     def test_versions_from_labels(self):
-        result = self.boot('worker', {'kube_tag': 'v1.30.2',
+        result = self.boot('worker', {'kube_tag': 'v1.32.2',
                                       'containerd_version': '1.7.20'})
         self.assertOk(result)
         self.assertTrue(result.called(
             'dnf', 'install', '-y', 'containerd.io-1.7.20',
-            'kubelet-1.30.2', 'kubeadm-1.30.2', 'kubectl-1.30.2'))
+            'kubelet-1.32.2', 'kubeadm-1.32.2', 'kubectl-1.32.2'))
         repo = result.read('/etc/yum.repos.d/magnum-cern-kubernetes.repo')
-        self.assertIn('baseurl=https://pkgs.k8s.io/core:/stable:/v1.30/rpm/',
+        self.assertIn('baseurl=https://pkgs.k8s.io/core:/stable:/v1.32/rpm/',
                       repo)
 
     def test_installed_packages_are_kept(self):
@@ -579,7 +620,7 @@ class FailureTest(SandboxTestCase):
         self.assertFailed(result)
         self.assertFalse(result.called('helm'))
         self.assertFalse(result.called('kubectl'))
-        curl = result.commands('curl')
+        curl = [c for c in result.commands('curl') if 'POST' in c]
         self.assertEqual(1, len(curl))
         self.assertIn('{"status": "FAILURE", "reason": "bootstrap fragment '
                       '40-kubeadm.sh failed"}', curl[0])
@@ -657,7 +698,7 @@ class MatrixTest(SandboxTestCase):
                                          'master_count': 3}),
                     ('off', self.ALL_OFF, {})):
                 self.sb.rules = []
-                for path in ('var/lib/magnum-cern', 'etc'):
+                for path in ('var/lib/magnum-cern', 'etc', 'usr'):
                     full = os.path.join(self.sb.root, path)
                     if os.path.isdir(full):
                         shutil.rmtree(full)
@@ -676,8 +717,10 @@ class MatrixTest(SandboxTestCase):
                                       'cvmfs-csi', 'eosxd-csi'], charts)
                 else:
                     self.assertEqual(['flannel'], charts)
+                # Every master signals its own readiness once; workers
+                # never signal.
                 self.assertEqual(
-                    1 if first else 0,
+                    1 if role == 'master' else 0,
                     len([c for c in result.commands('curl')
                          if 'POST' in c]), what)
                 self.assertEqual(name == 'on',

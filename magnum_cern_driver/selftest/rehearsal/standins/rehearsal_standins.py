@@ -16,8 +16,9 @@ attribute schemas (and the template validation) are Heat's own; only the
 calls to the clouds' services are replaced: create waits for a boot delay
 and may fail on purpose (see ``standin_config``), attributes are made up
 consistently (addresses from a deterministic allocator), delete is
-immediate. The master readiness signal (the root stack's
-``master_wait_handle``) is sent by the first master when it "boots".
+immediate. Each master sends its readiness signal (``ready_handle`` of
+its own nested stack, master.yaml) when it "boots", as a real master does
+when its node is Ready.
 
 A Heat environment maps ``OS::*`` types to the ``Rehearsal::*`` types
 registered here; custom constraints that would ask a cloud (``nova.flavor``,
@@ -55,7 +56,7 @@ from magnum_cern_driver.selftest.rehearsal import standin_config
 LOG = logging.getLogger(__name__)
 
 ENV_CONFIG = standin_config.ENV_CONFIG
-READY_HANDLE = 'master_wait_handle'
+READY_HANDLE = 'ready_handle'
 # Constraint name prefixes whose real check asks a cloud service.
 CLOUD_CONSTRAINT_PREFIXES = ('nova.', 'neutron.', 'glance.', 'cinder.',
                              'octavia.', 'ip_or_cidr_noop')
@@ -234,26 +235,26 @@ class StandinServer(Standin, server.Server):
 
     def standin_ready(self):
         meta = self.properties.get(self.METADATA) or {}
-        if (meta.get('cern_role') == 'master' and
-                str(meta.get('cern_master_index')) == '0'):
+        if meta.get('cern_role') == 'master':
             self._signal_ready()
 
     def _signal_ready(self):
-        """Answer the master readiness wait condition of the root stack."""
+        """Answer this master's readiness wait condition (its own stack)."""
         from heat.engine import stack as parser
         try:
-            root_id = self.stack.root_stack_id()
-            root = parser.Stack.load(self.context, stack_id=root_id)
-            handle = root.resource_get(READY_HANDLE)
+            own = parser.Stack.load(self.context, stack_id=self.stack.id)
+            handle = own.resource_get(READY_HANDLE)
             if handle is None:
-                LOG.info('Rehearsal stand-in %s: root stack %s has no %s',
-                         self.name, root_id, READY_HANDLE)
+                LOG.info('Rehearsal stand-in %s: stack %s has no %s',
+                         self.name, self.stack.id, READY_HANDLE)
                 return
-            handle.signal({'status': 'SUCCESS', 'id': '0',
+            # No id: Heat numbers the signals, so a replaced master's
+            # signal adds to the count (master_generation).
+            handle.signal({'status': 'SUCCESS',
                            'reason': 'rehearsal stand-in master ready',
                            'data': self.physical_resource_name()})
             LOG.info('Rehearsal stand-in %s signalled %s of stack %s',
-                     self.name, READY_HANDLE, root_id)
+                     self.name, READY_HANDLE, self.stack.id)
         except Exception:  # noqa: the wait condition times out instead
             LOG.exception('Rehearsal stand-in %s could not signal %s',
                           self.name, READY_HANDLE)

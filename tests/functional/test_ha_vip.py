@@ -1,0 +1,125 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""Several masters without Octavia, through Magnum's real API.
+
+Magnum's API refuses ``master_count > 1`` unless ``master_lb_enabled`` is
+true (``magnum/api/attr_validator.py: validate_master_count``). The driver
+reads that as "an HA API endpoint is wanted" and, with ``master_lb_type``
+``vip`` (the default), provides it as a Neutron port that keepalived holds
+on the masters: the stack has no Octavia resource and the cluster's
+``api_address`` is that port's address.
+"""
+
+import uuid
+
+from magnumclient import exceptions as magnum_exc
+
+from tests.functional import base
+
+CREATE_TIMEOUT = 300
+DELETE_TIMEOUT = 300
+API_PORT = 6443
+
+
+class TestHighlyAvailableVip(base.RehearsalTestCase):
+
+    def _name(self, kind):
+        return 'havip-%s-%s' % (kind, uuid.uuid4().hex[:8])
+
+    def _delete_template(self, uuid_):
+        try:
+            self.magnum.cluster_templates.delete(uuid_)
+        except magnum_exc.NotFound:
+            pass
+
+    def _gone(self, uuid_):
+        try:
+            self.magnum.clusters.get(uuid_)
+        except magnum_exc.NotFound:
+            return True
+        return False
+
+    def _delete_cluster(self, uuid_):
+        if self._gone(uuid_):       # the test deleted it already
+            return
+        try:
+            self._settled(uuid_)
+            self.magnum.clusters.delete(uuid_)
+        except magnum_exc.NotFound:
+            return
+        base.wait_for(lambda: self._gone(uuid_), DELETE_TIMEOUT,
+                      what='cluster %s deleted' % uuid_)
+
+    def _settled(self, uuid_):
+        def settled():
+            try:
+                c = self.magnum.clusters.get(uuid_)
+            except magnum_exc.NotFound:
+                # the API casts the create: the row may not exist yet
+                return None
+            return None if c.status.endswith('IN_PROGRESS') else c
+        return base.wait_for(settled, CREATE_TIMEOUT,
+                             what='cluster %s' % uuid_)
+
+    def test_three_masters_behind_a_vip_without_octavia(self):
+        ct = self.magnum.cluster_templates.create(
+            name=self._name('ct'), coe='kubernetes',
+            image_id=self.reh.image_name, server_type='vm',
+            network_driver='flannel', flavor_id='m1.small',
+            master_flavor_id='m1.medium', master_lb_enabled=True,
+            floating_ip_enabled=False, labels={'master_lb_type': 'vip'})
+        self.addCleanup(self._delete_template, ct.uuid)
+        cluster = self.magnum.clusters.create(
+            name=self._name('c'), cluster_template_id=ct.uuid,
+            master_count=3, node_count=2)
+        self.addCleanup(self._delete_cluster, cluster.uuid)
+
+        c = self._settled(cluster.uuid)
+        self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
+        self.assertTrue(c.master_lb_enabled)
+        self.assertEqual(3, c.master_count)
+        self.assertEqual(3, len(c.master_addresses))
+        self.assertEqual(2, len(c.node_addresses))
+
+        # The stack tree: a VIP port, nothing of Octavia.
+        resources = self.heat.resources.list(c.stack_id, nested_depth=5)
+        octavia = sorted('%s (%s)' % (r.resource_name, r.resource_type)
+                         for r in resources
+                         if r.resource_type.startswith('OS::Octavia::'))
+        self.assertEqual([], octavia)
+        names = {r.resource_name: r.resource_type for r in resources}
+        self.assertEqual('OS::Neutron::Port', names.get('api_vip'))
+        self.assertNotIn('api_lb', names)
+        stack = self.heat.stacks.get(c.stack_id)
+        self.assertEqual('False', str(stack.parameters['master_lb_enabled']))
+
+        # api_address is the VIP port's fixed IP.
+        vip = self.heat.resources.get(c.stack_id, 'api_vip')
+        vip_ip = vip.attributes['fixed_ips'][0]['ip_address']
+        self.assertTrue(vip_ip)
+        self.assertEqual('https://%s:%d' % (vip_ip, API_PORT),
+                         c.api_address)
+        self.assertNotIn(vip_ip, c.master_addresses)
+
+        # Delete: the cluster, its stack and its credential go away.
+        stack_id = c.stack_id
+        self.magnum.clusters.delete(c.uuid)
+        base.wait_for(lambda: self._gone(c.uuid), DELETE_TIMEOUT,
+                      what='cluster %s deleted' % c.uuid)
+
+        def stack_gone():
+            left = {s.id: s.stack_status for s in self.heat.stacks.list()}
+            return left.get(stack_id, 'DELETE_COMPLETE') == 'DELETE_COMPLETE'
+        base.wait_for(stack_gone, 60, what='stack %s deleted' % stack_id)
+        self.assertEqual([], sorted(
+            n for n in self.app_cred_names()
+            if n.startswith('magnum-%s' % c.uuid)))
