@@ -17,6 +17,8 @@ APT_PACKAGES=(
     shellcheck openssl file          # shell and element lint; test certs
     git python3-venv iproute2 procps lsof
     docker-registry rpm createrepo-c # artifact check: functional tests
+    cloud-init containerd keepalived # node files checked by the real tools
+    systemd iptables curl            # (tests/unit/fragments/test_real_tools)
 )
 
 as_root() {
@@ -56,6 +58,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
         as_root rm -f "$policy"
         trap - EXIT
     fi
+    # Installed as tools (their checkers and servers run only inside the
+    # tests), never as this machine's services: keep them off at boot.
+    for pkg in "${missing[@]}"; do
+        case "$pkg" in
+            cloud-init)
+                as_root mkdir -p /etc/cloud
+                as_root touch /etc/cloud/cloud-init.disabled
+                ;;
+            containerd | keepalived | docker-registry)
+                if command -v systemctl >/dev/null; then
+                    as_root systemctl disable "$pkg" >/dev/null 2>&1 || true
+                fi
+                ;;
+        esac
+    done
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
