@@ -680,9 +680,32 @@ class Checker(object):
         size = ''
         if length and length.isdigit():
             size = ', %.1f MB' % (int(length) / 1e6)
-        pinned = ('sha256 pinned: verified on the node' if a.sha256
-                  else 'no sha256 pinned')
+        pinned = 'no sha256 pinned'
+        if a.sha256:
+            pinned = self._published_sha256(a)
         return 'found (HTTP %d%s); %s' % (status, size, pinned)
+
+    def _published_sha256(self, a):
+        """Compare the pinned SHA-256 with the one published beside the URL.
+
+        Release sites publish ``<url>.sha256sum`` (``<hex>  <file>``) or
+        ``<url>.sha256`` (the hex alone): helm/helm Makefile, checksum
+        target. A mismatch fails the check; none published is said.
+        """
+        for suffix in ('.sha256sum', '.sha256'):
+            resp = self._request('GET', a.url + suffix, stream=True)
+            if resp.status_code != 200:
+                resp.close()
+                continue
+            words = self._read(resp, 'checksum')[:4096].decode(
+                'ascii', 'replace').split()
+            published = words[0].lower() if words else ''
+            if published != a.sha256:
+                raise Missing('the pinned sha256 differs from the one '
+                              'published at %s%s' % (a.url, suffix))
+            return 'sha256 pinned, equal to the published %s' % suffix
+        return ('sha256 pinned (none published beside it): verified on the '
+                'node')
 
     def _cached(self, key, fetch):
         """``fetch()`` once per key within this check (errors too)."""

@@ -34,6 +34,7 @@ import types
 import fixtures
 import yaml
 
+from magnum_cern_driver import artifacts as artifacts_mod
 from magnum_cern_driver.selftest import artifact_check
 from magnum_cern_driver.selftest import cli
 from magnum_cern_driver.selftest import exitcodes
@@ -432,6 +433,33 @@ class TestArtifactCheck(base.FunctionalTestCase):
                       check['message'])
         self.assertIn('tag v1.31.2 not found', check['message'])
         self.assertEqual(4, len(results))
+
+    def test_pinned_checksum_against_the_published_one(self):
+        # Release sites publish <url>.sha256sum beside a tarball (helm's
+        # Makefile): the pinned digest must equal it.
+        body = b'a release tarball\n' * 50
+        digest = hashlib.sha256(body).hexdigest()
+        self.web.write('sums/good.tar.gz', body)
+        self.web.write('sums/good.tar.gz.sha256sum',
+                       ('%s  good.tar.gz\n' % digest).encode())
+        self.web.write('sums/bad.tar.gz', body)
+        self.web.write('sums/bad.tar.gz.sha256sum',
+                       ('%s  bad.tar.gz\n' % ('0' * 64)).encode())
+        self.web.write('sums/bare.tar.gz', body)
+        arts = [artifacts_mod.Artifact(
+            kind='url', name=name, source='t', sha256=digest,
+            url='%s/sums/%s.tar.gz' % (self.web.base, name))
+            for name in ('good', 'bad', 'bare')]
+        results = {r.artifact.name: r
+                   for r in artifact_check.Checker(timeout=30).check(arts)}
+        self.assertTrue(results['good'].ok, results['good'].message)
+        self.assertIn('equal to the published .sha256sum',
+                      results['good'].message)
+        self.assertFalse(results['bad'].ok)
+        self.assertIn('the pinned sha256 differs from the one published',
+                      results['bad'].message)
+        self.assertTrue(results['bare'].ok)
+        self.assertIn('none published', results['bare'].message)
 
 
 def _index(chart, versions):
