@@ -406,9 +406,9 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
     template = render.root_template(layout)
 
     node_options = {
-        'registry_mirror': getattr(conf, 'registry_mirror', '') or '',
-        'region_name': getattr(conf, 'region_name', '') or '',
-    }
+        'registry_mirror': getattr(conf, 'registry_mirror', '') or ''}
+    if getattr(conf, 'region_name', None):
+        node_options['region_name'] = conf.region_name
     # Heat's master_lb_enabled and the nodes' fact both mean "Octavia
     # fronts the API" (else keepalived holds the VIP port on the masters).
     lb = octavia_fronts_api(inputs, master_labels)

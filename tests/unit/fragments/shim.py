@@ -95,7 +95,12 @@ def _configured_repos(root):
             with open(os.path.join(repo_dir, name)) as f:
                 for line in f:
                     if line.startswith('baseurl='):
-                        urls.append(line.strip()[len('baseurl='):])
+                        url = line.strip()[len('baseurl='):]
+                        # dnf expands its variables (AlmaLinux 9, x86_64)
+                        for var, value in (('$releasever', '9'),
+                                           ('$basearch', 'x86_64')):
+                            url = url.replace(var, value)
+                        urls.append(url)
     return urls
 
 
@@ -204,7 +209,15 @@ def check_helm(args, root, facts):
         if path in keys or path.startswith(free):
             continue
         if any(k.startswith(path + '.') for k in keys):
-            continue    # an empty map or list where the chart has a map
+            node = _lookup(values, path)
+            if isinstance(node, list) and node:
+                # The chart's template ranges over a map there: a list
+                # renders objects named 0, 1, ... (invalid) and drops the
+                # chart's own entries.
+                _fail('Error: values don\'t meet the specifications of the '
+                      'chart: %s is a list where %s %s has a map'
+                      % (path, chart['chart'], version))
+            continue    # an empty map where the chart has a map
         _fail('Error: values don\'t meet the specifications of the chart: '
               'unknown key %s in %s %s' % (path, chart['chart'], version))
     pinned = set(facts['images'])

@@ -160,6 +160,27 @@ class ChartsTest(test_sandbox.SandboxTestCase):
         self.assertFailed(result)
         self.assertIn('unknown key nodeplugin.plugin.imageX', result.stderr)
 
+    def test_list_shaped_config_maps_fail(self):
+        # 29b3f2f wrote cvmfs-csi's extraConfigMaps as a list of
+        # {name, data}; chart 2.5.0 ranges over a map keyed by name.
+        self.sb.unpack(sandbox.render('master', {'cvmfs_enabled': 'true'}),
+                       sandbox.runtime_values())
+        values = os.path.join(self.sb.base, 'list-values.yaml')
+        with open(values, 'w') as f:
+            yaml.safe_dump({'extraConfigMaps': [
+                {'name': 'cvmfs-csi-default-local',
+                 'data': {'default.local': 'CVMFS_HTTP_PROXY=DIRECT\n'}}]},
+                f)
+        script = self.sb.root + '/helm-list.sh'
+        with open(script, 'w') as f:
+            f.write('helm upgrade --install cvmfs-csi '
+                    'oci://registry.cern.ch/kubernetes/charts/cvmfs-csi '
+                    '--version 2.5.0 --values %s --wait\n' % values)
+        result = self.sb.run(script[len(self.sb.root):])
+        self.assertFailed(result)
+        self.assertIn('extraConfigMaps is a list where cvmfs-csi 2.5.0 has a '
+                      'map', result.stderr)
+
     def test_unpinned_image_fails_like_a_pull(self):
         self.sb.unpack(sandbox.render('master'), sandbox.runtime_values())
         values = os.path.join(self.sb.base, 'old-flannel.yaml')
