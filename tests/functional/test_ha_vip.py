@@ -19,6 +19,7 @@ on the masters: the stack has no Octavia resource and the cluster's
 ``api_address`` is that port's address.
 """
 
+import json
 import uuid
 
 from magnumclient import exceptions as magnum_exc
@@ -123,3 +124,62 @@ class TestHighlyAvailableVip(base.RehearsalTestCase):
         self.assertEqual([], sorted(
             n for n in self.app_cred_names()
             if n.startswith('magnum-%s' % c.uuid)))
+
+    def _master_stacks(self, stack_id):
+        """{master member name: (nested stack id, server id)}."""
+        resources = self.heat.resources.list(stack_id, nested_depth=5)
+        out = {}
+        for r in resources:
+            if r.resource_type != 'OS::Nova::Server' or \
+                    r.resource_name != 'server':
+                continue
+            nested = [link['href'].rstrip('/').rsplit('/', 1)[-1]
+                      for link in r.links if link.get('rel') == 'stack'][0]
+            out[nested] = r.physical_resource_id
+        return out
+
+    def test_upgrade_replaces_masters_one_ready_master_at_a_time(self):
+        ct = self.magnum.cluster_templates.create(
+            name=self._name('ct'), coe='kubernetes',
+            image_id=self.reh.image_name, server_type='vm',
+            network_driver='flannel', flavor_id='m1.small',
+            master_flavor_id='m1.medium', master_lb_enabled=True,
+            floating_ip_enabled=False, labels={'kube_tag': 'v1.31.4'})
+        self.addCleanup(self._delete_template, ct.uuid)
+        # Made before the cluster, so deleted after it (the upgraded
+        # cluster refers to it).
+        new_ct = self.magnum.cluster_templates.create(
+            name=self._name('ct132'), coe='kubernetes',
+            image_id=self.reh.image_name, server_type='vm',
+            network_driver='flannel', flavor_id='m1.small',
+            master_flavor_id='m1.medium', master_lb_enabled=True,
+            floating_ip_enabled=False, labels={'kube_tag': 'v1.32.0'})
+        self.addCleanup(self._delete_template, new_ct.uuid)
+        cluster = self.magnum.clusters.create(
+            name=self._name('c'), cluster_template_id=ct.uuid,
+            master_count=3, node_count=1)
+        self.addCleanup(self._delete_cluster, cluster.uuid)
+        c = self._settled(cluster.uuid)
+        self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
+        before = self._master_stacks(c.stack_id)
+        self.assertEqual(3, len(before))
+
+        self.magnum.clusters.upgrade(c.uuid, new_ct.uuid, max_batch_size=1)
+        c = self._settled(c.uuid)
+        self.assertEqual('UPDATE_COMPLETE', c.status, c.status_reason)
+
+        stack = self.heat.stacks.get(c.stack_id)
+        self.assertEqual('2', str(stack.parameters['master_generation']))
+        after = self._master_stacks(c.stack_id)
+        # Same member stacks, every server replaced (new user data).
+        self.assertEqual(sorted(before), sorted(after))
+        for nested, server in after.items():
+            self.assertNotEqual(before[nested], server)
+            # Each master's wait condition now holds two readiness signals:
+            # Heat waited for the new server's before it went on.
+            ready = self.heat.resources.get(nested, 'ready')
+            self.assertEqual('UPDATE_COMPLETE', ready.resource_status)
+            data = ready.attributes['data']
+            if isinstance(data, str):
+                data = json.loads(data)
+            self.assertEqual(2, len(data), data)
