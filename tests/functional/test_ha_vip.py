@@ -36,6 +36,17 @@ class TestHighlyAvailableVip(base.RehearsalTestCase):
     def _name(self, kind):
         return 'havip-%s-%s' % (kind, uuid.uuid4().hex[:8])
 
+    def _template(self, kind, labels):
+        """A template for several masters with the HA endpoint wanted."""
+        ct = self.magnum.cluster_templates.create(
+            name=self._name(kind), coe='kubernetes',
+            image_id=self.reh.image_name, server_type='vm',
+            network_driver='flannel', flavor_id='m1.small',
+            master_flavor_id='m1.medium', master_lb_enabled=True,
+            floating_ip_enabled=False, labels=labels)
+        self.addCleanup(self._delete_template, ct.uuid)
+        return ct
+
     def _delete_template(self, uuid_):
         try:
             self.magnum.cluster_templates.delete(uuid_)
@@ -72,13 +83,7 @@ class TestHighlyAvailableVip(base.RehearsalTestCase):
                              what='cluster %s' % uuid_)
 
     def test_three_masters_behind_a_vip_without_octavia(self):
-        ct = self.magnum.cluster_templates.create(
-            name=self._name('ct'), coe='kubernetes',
-            image_id=self.reh.image_name, server_type='vm',
-            network_driver='flannel', flavor_id='m1.small',
-            master_flavor_id='m1.medium', master_lb_enabled=True,
-            floating_ip_enabled=False, labels={'master_lb_type': 'vip'})
-        self.addCleanup(self._delete_template, ct.uuid)
+        ct = self._template('ct', {'master_lb_type': 'vip'})
         cluster = self.magnum.clusters.create(
             name=self._name('c'), cluster_template_id=ct.uuid,
             master_count=3, node_count=2)
@@ -139,22 +144,10 @@ class TestHighlyAvailableVip(base.RehearsalTestCase):
         return out
 
     def test_upgrade_replaces_masters_one_ready_master_at_a_time(self):
-        ct = self.magnum.cluster_templates.create(
-            name=self._name('ct'), coe='kubernetes',
-            image_id=self.reh.image_name, server_type='vm',
-            network_driver='flannel', flavor_id='m1.small',
-            master_flavor_id='m1.medium', master_lb_enabled=True,
-            floating_ip_enabled=False, labels={'kube_tag': 'v1.31.4'})
-        self.addCleanup(self._delete_template, ct.uuid)
+        ct = self._template('ct', {'kube_tag': 'v1.31.4'})
         # Made before the cluster, so deleted after it (the upgraded
         # cluster refers to it).
-        new_ct = self.magnum.cluster_templates.create(
-            name=self._name('ct132'), coe='kubernetes',
-            image_id=self.reh.image_name, server_type='vm',
-            network_driver='flannel', flavor_id='m1.small',
-            master_flavor_id='m1.medium', master_lb_enabled=True,
-            floating_ip_enabled=False, labels={'kube_tag': 'v1.32.0'})
-        self.addCleanup(self._delete_template, new_ct.uuid)
+        new_ct = self._template('ct132', {'kube_tag': 'v1.32.0'})
         cluster = self.magnum.clusters.create(
             name=self._name('c'), cluster_template_id=ct.uuid,
             master_count=3, node_count=1)

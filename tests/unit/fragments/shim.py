@@ -224,7 +224,8 @@ def check_helm(args, root, facts):
     for image in recorded.get('images', ()):
         node = _lookup(values, image['values_key'])
         repository = image['repository']
-        tag = image.get('tag')
+        # a chart image without a tag of its own runs the appVersion
+        tag = image.get('tag') or recorded.get('app_version')
         if isinstance(node, dict):
             repository = node.get('repository', repository)
             tag = node.get('tag', tag)

@@ -131,7 +131,28 @@ class HelmTest(test_sandbox.SandboxTestCase):
         self.assertIn('50-network.sh: failed', result.stderr)
 
 
+CVMFS_CHART = ('cvmfs-csi oci://registry.cern.ch/kubernetes/charts/cvmfs-csi '
+               '--version 2.5.0')
+FLANNEL_CHART = ('flannel flannel --repo '
+                 'https://flannel-io.github.io/flannel/ --version v0.26.4')
+
+
 class ChartsTest(test_sandbox.SandboxTestCase):
+
+    def helm(self, chart, values=None, options='--wait', labels=None):
+        """Run one ``helm upgrade --install`` in the sandbox's node."""
+        self.sb.unpack(sandbox.render('master', labels),
+                       sandbox.runtime_values())
+        command = 'helm upgrade --install %s %s' % (chart, options)
+        if values is not None:
+            path = os.path.join(self.sb.base, 'values.yaml')
+            with open(path, 'w') as f:
+                yaml.safe_dump(values, f)
+            command += ' --values %s' % path
+        script = self.sb.root + '/helm.sh'
+        with open(script, 'w') as f:
+            f.write(command + '\n')
+        return self.sb.run(script[len(self.sb.root):])
 
     def test_every_install_waits_and_uses_only_pinned_images(self):
         result = self.boot('master', {'cvmfs_enabled': 'true',
@@ -143,70 +164,44 @@ class ChartsTest(test_sandbox.SandboxTestCase):
             self.assertIn('--wait', call)
             self.assertIn('--timeout', call)
 
+    def test_pinned_chart_with_its_own_keys_passes(self):
+        result = self.helm(CVMFS_CHART, {'automountStorageClass': {
+            'create': True}}, labels={'cvmfs_enabled': 'true'})
+        self.assertOk(result)
+
     def test_unknown_values_key_fails_like_helm(self):
-        # The shim holds the chart's own values keys: a key of an older
-        # chart (a list-shaped extraConfigMaps item) is refused.
-        self.sb.unpack(sandbox.render('master', {'cvmfs_enabled': 'true'}),
-                       sandbox.runtime_values())
-        values = os.path.join(self.sb.base, 'bad-values.yaml')
-        with open(values, 'w') as f:
-            yaml.safe_dump({'nodeplugin': {'plugin': {'imageX': 'x'}}}, f)
-        script = self.sb.root + '/helm-bad.sh'
-        with open(script, 'w') as f:
-            f.write('helm upgrade --install cvmfs-csi '
-                    'oci://registry.cern.ch/kubernetes/charts/cvmfs-csi '
-                    '--version 2.5.0 --values %s --wait\n' % values)
-        result = self.sb.run(script[len(self.sb.root):])
+        # The shim holds the chart's own values keys.
+        result = self.helm(CVMFS_CHART, {'nodeplugin': {'plugin': {
+            'imageX': 'x'}}}, labels={'cvmfs_enabled': 'true'})
         self.assertFailed(result)
         self.assertIn('unknown key nodeplugin.plugin.imageX', result.stderr)
 
     def test_list_shaped_config_maps_fail(self):
         # 29b3f2f wrote cvmfs-csi's extraConfigMaps as a list of
         # {name, data}; chart 2.5.0 ranges over a map keyed by name.
-        self.sb.unpack(sandbox.render('master', {'cvmfs_enabled': 'true'}),
-                       sandbox.runtime_values())
-        values = os.path.join(self.sb.base, 'list-values.yaml')
-        with open(values, 'w') as f:
-            yaml.safe_dump({'extraConfigMaps': [
-                {'name': 'cvmfs-csi-default-local',
-                 'data': {'default.local': 'CVMFS_HTTP_PROXY=DIRECT\n'}}]},
-                f)
-        script = self.sb.root + '/helm-list.sh'
-        with open(script, 'w') as f:
-            f.write('helm upgrade --install cvmfs-csi '
-                    'oci://registry.cern.ch/kubernetes/charts/cvmfs-csi '
-                    '--version 2.5.0 --values %s --wait\n' % values)
-        result = self.sb.run(script[len(self.sb.root):])
+        result = self.helm(CVMFS_CHART, {'extraConfigMaps': [
+            {'name': 'cvmfs-csi-default-local',
+             'data': {'default.local': 'CVMFS_HTTP_PROXY=DIRECT\n'}}]},
+            labels={'cvmfs_enabled': 'true'})
         self.assertFailed(result)
         self.assertIn('extraConfigMaps is a list where cvmfs-csi 2.5.0 has a '
                       'map', result.stderr)
 
     def test_unpinned_image_fails_like_a_pull(self):
-        self.sb.unpack(sandbox.render('master'), sandbox.runtime_values())
-        values = os.path.join(self.sb.base, 'old-flannel.yaml')
-        with open(values, 'w') as f:
-            # 29b3f2f's image: a tag ghcr.io never had for flannel.
-            yaml.safe_dump({'flannel': {'image': {
-                'repository': 'ghcr.io/flannel-io/flannel',
-                'tag': 'v0.26.2'}}}, f)
-        script = self.sb.root + '/helm-old.sh'
-        with open(script, 'w') as f:
-            f.write('helm upgrade --install flannel flannel --repo '
-                    'https://flannel-io.github.io/flannel/ --version v0.26.4 '
-                    '--values %s --wait\n' % values)
-        result = self.sb.run(script[len(self.sb.root):])
+        # 29b3f2f's image: a tag ghcr.io never had for flannel.
+        result = self.helm(FLANNEL_CHART, {'flannel': {'image': {
+            'repository': 'ghcr.io/flannel-io/flannel', 'tag': 'v0.26.2'}}})
         self.assertFailed(result)
         self.assertIn('ErrImagePull: ghcr.io/flannel-io/flannel:v0.26.2',
                       result.stderr)
 
+    def test_unpinned_chart_version_fails(self):
+        result = self.helm(FLANNEL_CHART.replace('v0.26.4', 'v0.26.2'))
+        self.assertFailed(result)
+        self.assertIn('version "v0.26.2" not found', result.stderr)
+
     def test_missing_wait_fails(self):
-        self.sb.unpack(sandbox.render('master'), sandbox.runtime_values())
-        script = self.sb.root + '/helm-nowait.sh'
-        with open(script, 'w') as f:
-            f.write('helm upgrade --install flannel flannel --repo '
-                    'https://flannel-io.github.io/flannel/ '
-                    '--version v0.26.4\n')
-        result = self.sb.run(script[len(self.sb.root):])
+        result = self.helm(FLANNEL_CHART, options='')
         self.assertFailed(result)
         self.assertIn('without --wait', result.stderr)
 
