@@ -63,6 +63,16 @@ class TestClusterLifecycle(base.RehearsalTestCase):
             name=name or self._name('c'), cluster_template_id=template.uuid,
             master_count=masters, node_count=workers)
         self.addCleanup(self._delete_cluster, cluster.uuid)
+
+        # The API casts the create to the conductor: on a busy machine the
+        # cluster may not be there yet right after the call.
+        def visible():
+            try:
+                return self.magnum.clusters.get(cluster.uuid)
+            except magnum_exc.NotFound:
+                return None
+        base.wait_for(visible, 60, interval=0.5,
+                      what='cluster %s to appear' % cluster.uuid)
         return cluster
 
     def _delete_cluster(self, uuid_):
