@@ -23,8 +23,10 @@ checks this walk against one made with Heat's own engine code.
 import dataclasses
 
 from magnum_cern_driver import capacity
+from magnum_cern_driver import conf as conf_mod
 from magnum_cern_driver import labels as labels_mod
 from magnum_cern_driver import params as params_mod
+from magnum_cern_driver import render
 
 GROUP = 'OS::Heat::ResourceGroup'
 
@@ -177,7 +179,6 @@ _PARSED = {}
 
 
 def _parse(text):
-    from magnum_cern_driver import render
     if text not in _PARSED:
         _PARSED[text] = render.parse(text)
     return _PARSED[text]
@@ -213,27 +214,36 @@ def example_inputs(masters, workers, nodegroups=1, labels=None,
         external_network='public' if floating_ip_enabled else '')
 
 
-class _Conf:
-    def __init__(self, conf, shard_size):
-        self.worker_shard_size = shard_size or conf.worker_shard_size
-        self.default_labels = conf.default_labels
-        self.unknown_labels = 'reject'
-        self.environment_files = []
-        self.ca_bundle_file = None
+def build_options(shard_size=None, site=None):
+    """The :class:`params.BuildOptions` of a count.
+
+    The site's default labels and shard size (``site``: the
+    ``[cern_driver]`` group, Magnum's configuration by default), unless
+    ``shard_size`` is given; unknown labels are refused; no environment
+    files and no CA bundle (neither changes the count).
+    """
+    if site is None:
+        site = conf_mod.CONF.cern_driver
+    return params_mod.BuildOptions(
+        worker_shard_size=shard_size or site.worker_shard_size,
+        default_labels=dict(site.default_labels or {}),
+        unknown_labels='reject')
 
 
 def count(masters, workers, nodegroups=1, labels=None, shard_size=None,
-          conf=None, master_lb_enabled=False, floating_ip_enabled=False):
-    """The budget of a cluster shape, as a JSON-ready dict."""
-    if conf is None:
-        from magnum_cern_driver import conf as conf_mod
-        conf = conf_mod.CONF.cern_driver
+          options=None, master_lb_enabled=False, floating_ip_enabled=False):
+    """The budget of a cluster shape, as a JSON-ready dict.
+
+    :param options: :class:`params.BuildOptions`; by default
+        :func:`build_options` of ``shard_size``.
+    """
+    if options is None:
+        options = build_options(shard_size)
     if labels:
         labels_mod.validate(labels, unknown='reject')
     inputs = example_inputs(masters, workers, nodegroups, labels,
                             master_lb_enabled, floating_ip_enabled)
-    spec = params_mod.build_stack(inputs, params_mod.Secrets(),
-                                  _Conf(conf, shard_size),
+    spec = params_mod.build_stack(inputs, params_mod.Secrets(), options,
                                   user_data=_no_user_data)
     tree = count_tree(spec.template, spec.parameters, spec.files)
     result = summarise(tree, spec, masters, workers, nodegroups)

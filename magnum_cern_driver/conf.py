@@ -17,6 +17,8 @@ config object) and listed for ``oslo-config-generator`` by :func:`list_opts`.
 
 from oslo_config import cfg
 
+from magnum_cern_driver import params
+
 GROUP = 'cern_driver'
 
 cern_driver_group = cfg.OptGroup(
@@ -59,7 +61,7 @@ node_opts = [
     cfg.IntOpt('worker_shard_size',
                default=50,
                min=1,
-               max=500,
+               max=params.MAX_SHARD_SIZE,
                help='Workers per Heat ResourceGroup shard. Heat creates the '
                     'members of one group nearly one at a time while shards '
                     'proceed in parallel, so many small shards are fast; '

@@ -12,7 +12,8 @@
 """Magnum's driver contract, for Heat-built Kubernetes clusters.
 
 Thin on purpose: Magnum objects go to ``params`` (pure) for the stack
-definition, to ``heat`` for the calls, back through ``status`` (pure).
+definition, to ``heat`` for the calls, back through ``status`` (pure);
+the periodic status sync is ``poller``'s.
 Magnum makes a new instance for every call and instantiates every driver
 just to read ``provides``, so the class keeps no state and ``__init__``
 does nothing.
@@ -23,28 +24,22 @@ with only the parameters that changed, and the template only when the
 shard layout changed, so Heat leaves every other shard alone.
 """
 
-import datetime
-import hashlib
-import json
-
-from cryptography.hazmat.primitives import serialization
-from cryptography import x509
 from magnum.common import exception
-from magnum.conductor.handlers.common import cert_manager
 from magnum.drivers.common import driver
 from magnum.drivers.common import k8s_monitor
 from magnum.drivers.common import k8s_scale_manager
-from magnum import objects
 from magnum.objects import fields
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from magnum_cern_driver import cluster_secrets
 from magnum_cern_driver import conf as cern_conf
 from magnum_cern_driver import credentials
 from magnum_cern_driver import drain
 from magnum_cern_driver import heat
 from magnum_cern_driver import labels as labels_mod
 from magnum_cern_driver import params
+from magnum_cern_driver import poller
 from magnum_cern_driver import render
 from magnum_cern_driver import status as status_mod
 from magnum_cern_driver import userdata
@@ -53,31 +48,11 @@ LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 CS = fields.ClusterStatus
 
-DRAIN_NOTE = 'Drain: '
-# Stands in for the application credential when user data is rendered only
-# to validate, or for parameters Heat already holds (never sent to Heat).
-PLACEHOLDER = ('not-sent-placeholder-id', 'not-sent-placeholder-secret')
-_CERT_REFS = ('ca_cert_ref', 'magnum_cert_ref', 'etcd_ca_cert_ref',
-              'front_proxy_ca_cert_ref')
+_CERT_REFS = cluster_secrets.CERT_REFS
 
 
 def _opts():
     return CONF[cern_conf.GROUP]
-
-
-def _text(value):
-    if isinstance(value, bytes):
-        return value.decode('utf-8')
-    return value or ''
-
-
-def _ca_cert_hash(cert_pem):
-    """kubeadm's discovery hash: sha256 of the CA's SubjectPublicKeyInfo."""
-    cert = x509.load_pem_x509_certificate(cert_pem.encode('utf-8'))
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER,
-        serialization.PublicFormat.SubjectPublicKeyInfo)
-    return 'sha256:' + hashlib.sha256(spki).hexdigest()
 
 
 def _error(message):
@@ -85,79 +60,8 @@ def _error(message):
     return exception.MagnumException(message=str(message).replace('%', '%%'))
 
 
-def _same(new, old):
-    """Compare a parameter we would send with what Heat shows."""
-    if old is None:
-        return False
-    if isinstance(new, bool):
-        return str(new).lower() == str(old).lower()
-    if isinstance(new, (list, dict)):
-        if isinstance(old, str):
-            try:
-                old = json.loads(old)
-            except ValueError:
-                return False
-        return new == old
-    if isinstance(new, (int, float)) and not isinstance(new, bool):
-        try:
-            return float(new) == float(old)
-        except (TypeError, ValueError):
-            return False
-    return str(new) == str(old)
-
-
-def changed_parameters(spec, current, resend_hidden=False):
-    """Parameters of ``spec`` that differ from the stack's ``current`` ones.
-
-    Hidden parameters Heat already holds are not re-sent (Heat shows them
-    masked, and re-sending user data would replace servers) unless
-    ``resend_hidden`` (an upgrade, which replaces servers on purpose);
-    hidden parameters it does not hold yet (a new nodegroup) are sent.
-    """
-    changed = {}
-    for name, value in spec.parameters.items():
-        if name in spec.hidden_parameters:
-            if resend_hidden or name not in current:
-                changed[name] = value
-            continue
-        if not _same(value, current.get(name)):
-            changed[name] = value
-    return changed
-
-
 def _warn_label(name):
     LOG.warning('Ignoring unknown label %s', name)
-
-
-# How long a cluster may sit in CREATE_IN_PROGRESS with no Heat stack (the
-# conductor crashed between accepting the create and creating the stack)
-# before the poll fails it.
-STACKLESS_GRACE_SECONDS = 600
-# A delete can race the create: Magnum's API accepts a DELETE while the
-# conductor is still inside create_cluster, before the stack exists, so
-# delete_cluster finds nothing to delete and the stack is created after
-# it. The poll reconciles: a stackless cluster being deleted is finished
-# only once a create can no longer be making its stack (this long after
-# the cluster was created), and a stack that is still not being deleted
-# this long after the delete was recorded is deleted then. (Right after
-# Heat accepts a DELETE the stack may still show its previous action for
-# a moment; a second DELETE would cancel the running one.)
-CREATE_REACH_SECONDS = 120
-DELETE_REACH_SECONDS = 60
-_UNKNOWN = object()
-
-
-def _age_seconds(cluster, field='created_at'):
-    """Seconds since the cluster's ``created_at`` (or ``updated_at``)."""
-    when = getattr(cluster, field, None)
-    if when is None and field == 'updated_at':
-        when = getattr(cluster, 'created_at', None)
-    if when is None:
-        return 0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return (datetime.datetime.now(datetime.timezone.utc)
-            - when).total_seconds()
 
 
 class Driver(driver.Driver):
@@ -187,53 +91,21 @@ class Driver(driver.Driver):
                                  if ng.name not in exclude]
         return inputs
 
-    @staticmethod
-    def _secrets(context, cluster, app_cred=PLACEHOLDER):
-        ca = cert_manager.get_cluster_ca_certificate(cluster, context=context)
-        ca_cert = _text(ca.get_certificate())
-        ca_key = _text(ca.get_decrypted_private_key())
-        # Magnum 23 makes an etcd CA, a front-proxy CA and its own client
-        # certificate for every cluster (cert_manager.
-        # generate_certificates_to_cluster): the masters get them all, so a
-        # master joins without kubeadm's two-hour kubeadm-certs secret.
-        etcd = cert_manager.get_cluster_ca_certificate(
-            cluster, context=context, ca_cert_type='etcd')
-        front_proxy = cert_manager.get_cluster_ca_certificate(
-            cluster, context=context, ca_cert_type='front_proxy')
-        client = cert_manager.get_cluster_magnum_cert(cluster,
-                                                      context=context)
-        return params.Secrets(
-            ca_cert=ca_cert, ca_key=ca_key,
-            ca_cert_hash=_ca_cert_hash(ca_cert),
-            bootstrap_token=credentials.bootstrap_token(ca_key, cluster.uuid),
-            app_cred_id=app_cred[0], app_cred_secret=app_cred[1],
-            auth_url=credentials.auth_url(context),
-            etcd_ca_cert=_text(etcd.get_certificate()),
-            etcd_ca_key=_text(etcd.get_decrypted_private_key()),
-            front_proxy_ca_cert=_text(front_proxy.get_certificate()),
-            front_proxy_ca_key=_text(front_proxy.get_decrypted_private_key()),
-            sa_key=_text(client.get_decrypted_private_key()))
-
-    @staticmethod
-    def _secret_values(secrets, spec=None):
-        values = [secrets.ca_key, secrets.bootstrap_token,
-                  secrets.app_cred_secret, secrets.etcd_ca_key,
-                  secrets.front_proxy_ca_key, secrets.sa_key]
-        if secrets.ca_key:
-            # Derived from the CA key (formerly in the masters' user data).
-            values.append(userdata.certificate_key(secrets.ca_key))
-        if spec is not None:
-            # The secrets also travel compressed, in the user data's
-            # archive: an error that echoed it must not show it either.
-            for name in spec.hidden_parameters:
-                values.extend(userdata.archive_blobs(
-                    spec.parameters.get(name) or ''))
-        return [v for v in values if v]
+    # Secrets for the nodes, and what must never be shown (cluster_secrets).
+    _secrets = staticmethod(cluster_secrets.gather)
+    _secret_values = staticmethod(cluster_secrets.redaction_values)
 
     @staticmethod
     def _build(inputs, secrets, shard_counts=None, removals=None):
+        opts = _opts()
+        ca_bundle = None
+        if opts.ca_bundle_file:
+            # Read at the edge: params builds the stack without any I/O.
+            with open(opts.ca_bundle_file) as f:
+                ca_bundle = f.read()
+        options = params.BuildOptions.from_conf(opts, ca_bundle=ca_bundle)
         try:
-            return params.build_stack(inputs, secrets, _opts(),
+            return params.build_stack(inputs, secrets, options,
                                       shard_counts=shard_counts,
                                       removals=removals, warn=_warn_label)
         except (params.InvalidInput, labels_mod.InvalidLabel,
@@ -340,209 +212,9 @@ class Driver(driver.Driver):
     # status
 
     def update_cluster_status(self, context, cluster, use_admin_ctx=False):
-        """Sync the cluster with its stack. Never raises on trouble."""
-        try:
-            self._poll(context, cluster)
-        except Exception as e:
-            # Anything escaping here would leave the cluster IN_PROGRESS
-            # forever; record it and let the next poll try again.
-            LOG.exception('Cluster %s: status poll failed', cluster.uuid)
-            try:
-                cluster.status_reason = status_mod.transient_reason(
-                    type(e).__name__)
-                cluster.save()
-            except Exception:
-                LOG.exception('Cluster %s: cannot save status reason',
-                              cluster.uuid)
-
-    def _poll(self, context, cluster):
-        if not cluster.stack_id:
-            # The conductor saves stack_id only after create_cluster (or a
-            # delete) returns, and this poll runs beside it: look the stack
-            # up by its name before concluding there is none.
-            stack_id = self._stack_id_by_name(context, cluster)
-            if stack_id is _UNKNOWN:
-                return
-            if stack_id and cluster.status == CS.DELETE_IN_PROGRESS:
-                # delete_cluster ran (Magnum records DELETE_IN_PROGRESS
-                # after it) and found no stack: the create made it later.
-                LOG.warning('Cluster %s: the delete raced the create; '
-                            'deleting stack %s now', cluster.uuid, stack_id)
-                cluster.stack_id = stack_id
-                self._delete_stack(context, cluster)
-                cluster.save()
-                return
-            if stack_id:
-                cluster.stack_id = stack_id
-                cluster.save()
-            elif cluster.status == CS.DELETE_IN_PROGRESS:
-                if _age_seconds(cluster) >= CREATE_REACH_SECONDS:
-                    self._finish_delete(context, cluster)
-                return
-            elif cluster.status == CS.CREATE_IN_PROGRESS:
-                if _age_seconds(cluster) < STACKLESS_GRACE_SECONDS:
-                    return
-                cluster.status = CS.CREATE_FAILED
-                cluster.status_reason = (
-                    'No Heat stack was created within %d s'
-                    % STACKLESS_GRACE_SECONDS)
-                cluster.save()
-                return
-            else:
-                return
-        name = self._stack_name(cluster)
-        try:
-            api = heat.Heat(context, retries=0)
-            stack = api.get_stack(cluster.stack_id, name, outputs=False)
-        except heat.StackNotFound:
-            self._stack_gone(context, cluster)
-            return
-        except heat.HeatError as e:
-            self._note_transient(cluster, e)
-            return
-        stack_status = stack.get('stack_status')
-        if (cluster.status == CS.DELETE_IN_PROGRESS
-                and not (stack_status or '').startswith('DELETE_')
-                and not status_mod.is_in_progress(stack_status)
-                and _age_seconds(cluster, 'updated_at')
-                >= DELETE_REACH_SECONDS):
-            # Settled, not deleting, long after the delete: it was missed.
-            # (A stack still in progress may be cancelling for the delete.)
-            LOG.warning('Cluster %s: stack %s is %s %d s after the delete; '
-                        'the delete missed it, deleting it now',
-                        cluster.uuid, cluster.stack_id, stack_status,
-                        DELETE_REACH_SECONDS)
-            self._delete_stack(context, cluster, api=api, current=stack)
-            # Saving moves updated_at: no second DELETE for a while.
-            cluster.status_reason = 'Stack delete sent again'
-            cluster.save()
-            return
-        if stack_status == 'DELETE_COMPLETE':
-            self._stack_gone(context, cluster)
-            return
-        new = status_mod.resolve(cluster.status, stack_status)
-        if new is None:
-            return
-        if status_mod.is_in_progress(new):
-            reason = stack.get('stack_status_reason')
-            # Assign only what differs: an assigned field is saved even
-            # when equal, and could overwrite a status just recorded by
-            # the conductor (e.g. DELETE_IN_PROGRESS).
-            if cluster.status != new:
-                cluster.status = new
-            if cluster.status_reason != reason:
-                cluster.status_reason = reason
-            if cluster.obj_what_changed():
-                cluster.save()
-            return
-        if new.endswith('_FAILED'):
-            reason = api.failure_reason(cluster.stack_id, name, stack)
-            self._apply_result(cluster, new, stack_status, reason, None)
-            return
-        # Complete: read the outputs, once.
-        try:
-            full = api.get_stack(cluster.stack_id, name, outputs=True)
-        except heat.HeatError as e:
-            self._note_transient(cluster, e)
-            return
-        port = int(cluster.cluster_template.apiserver_port or 6443)
-        observed = status_mod.from_outputs(
-            status_mod.output_map(full),
-            [(ng.name, ng.role) for ng in cluster.nodegroups], port)
-        self._apply_result(cluster, new, stack_status, None, observed)
-
-    def _mark_failed(self, cluster, reason):
-        action, _ = status_mod.split(cluster.status)
-        new = '%s_FAILED' % (action or 'UPDATE')
-        if new not in CS.ALL:
-            new = CS.UPDATE_FAILED
-        self._apply_result(cluster, new, new, reason, None)
-
-    @staticmethod
-    def _delete_began(cluster):
-        """True if a delete started since this poll loaded the cluster.
-
-        Deleting a stack that is being updated makes Heat cancel the update
-        ('UPDATE_FAILED') first; a poll that loaded the cluster before the
-        conductor recorded DELETE_IN_PROGRESS must not overwrite that with
-        the cancelled update's result (Magnum would then stop polling a
-        cluster whose stack is going away).
-        """
-        try:
-            current = objects.Cluster.get_by_uuid(cluster._context,
-                                                  cluster.uuid)
-        except exception.ClusterNotFound:
-            return True
-        return (current.status or '').startswith('DELETE_')
-
-    def _apply_result(self, cluster, new, stack_status, reason, observed):
-        if (not (cluster.status or '').startswith('DELETE_')
-                and self._delete_began(cluster)):
-            LOG.info('Cluster %s: a delete began during this poll; not '
-                     'recording %s', cluster.uuid, new)
-            return
-        for ng in cluster.nodegroups:
-            ng_new = status_mod.nodegroup_status(ng.status, stack_status)
-            if (ng.status == CS.DELETE_IN_PROGRESS
-                    and ng_new == CS.DELETE_COMPLETE):
-                ng.destroy()
-                continue
-            if ng_new:
-                ng.status = ng_new
-                if ng_new.endswith('_FAILED'):
-                    ng.status_reason = reason
-                elif not (ng.status_reason or '').startswith(DRAIN_NOTE):
-                    ng.status_reason = None
-            if observed is not None:
-                if ng.role == 'master':
-                    ng.node_addresses = observed.master_addresses
-                elif ng.name in observed.node_addresses:
-                    ng.node_addresses = observed.node_addresses[ng.name]
-            if not ng.stack_id and cluster.stack_id:
-                ng.stack_id = cluster.stack_id
-            if ng.obj_what_changed():
-                ng.save()
-        cluster.status = new
-        cluster.status_reason = reason
-        if observed is not None:
-            cluster.api_address = observed.api_address
-            kube, containerd = self._coe_version(cluster)
-            if kube:
-                cluster.coe_version = kube
-                cluster.container_version = containerd
-        cluster.save()
-
-    def _stack_id_by_name(self, context, cluster):
-        try:
-            return heat.Heat(context, retries=0).find_stack_id_any_project(
-                self._stack_name(cluster))
-        except heat.HeatError as e:
-            self._note_transient(cluster, e)
-            return _UNKNOWN
-
-    @staticmethod
-    def _note_transient(cluster, error):
-        """Record Heat trouble in the reason; the next poll retries."""
-        reason = status_mod.transient_reason(error)
-        if cluster.status_reason != reason:
-            cluster.status_reason = reason
-            cluster.save()
-
-    def _stack_gone(self, context, cluster):
-        """The stack no longer exists: the delete is done, else a failure."""
-        if cluster.status == CS.DELETE_IN_PROGRESS:
-            self._finish_delete(context, cluster)
-        else:
-            self._mark_failed(cluster, status_mod.missing_stack_reason(
-                cluster.stack_id))
-
-    def _finish_delete(self, context, cluster):
-        # The request user's delete already removed the credentials; this
-        # catches any made later (best effort, service credentials).
-        self._forget_credentials(context, cluster)
-        cluster.status = CS.DELETE_COMPLETE
-        cluster.status_reason = None
-        cluster.save()
+        """Sync the cluster with its stack (``poller.py``). Never raises."""
+        poller.HeatPoller(context, cluster, self._delete_stack,
+                          self._forget_credentials, self._coe_version).poll()
 
     # ------------------------------------------------------------------
     # updates (one PATCH of the cluster stack)
@@ -599,10 +271,10 @@ class Driver(driver.Driver):
             names.append('%s-%d-%d' % (params.server_prefix(
                 stack_name, nodegroup.name), where[0], where[1]))
         if unknown:
+            # InvalidParameterValue substitutes err once: no escaping.
             raise exception.InvalidParameterValue(
-                err=('nodes_to_remove: not nodes of nodegroup %s: %s'
-                     % (nodegroup.name, ', '.join(unknown))).replace(
-                         '%', '%%'))
+                err='nodes_to_remove: not nodes of nodegroup %s: %s'
+                    % (nodegroup.name, ', '.join(unknown)))
         return removals, names
 
     def _update_stack(self, context, cluster, inputs, removals=None,
@@ -626,15 +298,13 @@ class Driver(driver.Driver):
             secrets = self._secrets(context, cluster)
         spec = self._build(inputs, secrets, shard_counts=layout,
                            removals=removals)
-        changed = changed_parameters(spec, current, resend_hidden)
+        changed = params.changed_parameters(spec, current, resend_hidden)
         for name in spec.hidden_parameters & set(changed):
-            if PLACEHOLDER[1] in str(changed[name]):
+            if cluster_secrets.PLACEHOLDER[1] in str(changed[name]):
                 raise _error('Internal error: parameter %s would carry a '
                              'placeholder credential' % name)
-        template_changed = (set(layout) != set(spec.shard_counts) or any(
-            len(layout[n]) != len(spec.shard_counts[n]) for n in layout)
-            or set(self._worker_keys(current)) != {
-                params.nodegroup_key(n) for n in names})
+        template_changed = params.layout_changed(layout, spec, current,
+                                                 names)
         if not changed and not template_changed:
             return False
         kwargs = {}
@@ -655,14 +325,6 @@ class Driver(driver.Driver):
         return True
 
     @staticmethod
-    def _worker_keys(stack_parameters):
-        keys = set()
-        for name in stack_parameters:
-            if name.endswith('_shard_0_count'):
-                keys.add(name[:-len('_shard_0_count')])
-        return keys
-
-    @staticmethod
     def _nothing_to_do(cluster, nodegroup=None):
         # No stack update: nothing for the poll to wait for.
         if nodegroup is not None:
@@ -675,22 +337,18 @@ class Driver(driver.Driver):
     def _check_counts(self, nodegroup, node_count):
         if nodegroup.role == 'master':
             self.validate_master_resize(node_count)
-        if node_count < (nodegroup.min_node_count or 0):
-            raise exception.InvalidParameterValue(
-                err='node_count %d is below min_node_count %d of nodegroup '
-                    '%s' % (node_count, nodegroup.min_node_count,
-                            nodegroup.name))
-        if (nodegroup.max_node_count is not None
-                and node_count > nodegroup.max_node_count):
-            raise exception.InvalidParameterValue(
-                err='node_count %d is above max_node_count %d of nodegroup '
-                    '%s' % (node_count, nodegroup.max_node_count,
-                            nodegroup.name))
+        try:
+            params.check_node_count(nodegroup.name, node_count,
+                                    nodegroup.min_node_count,
+                                    nodegroup.max_node_count)
+        except params.InvalidInput as e:
+            raise exception.InvalidParameterValue(err=str(e))
 
     @staticmethod
     def _check_capacity(inputs):
         try:
-            params.check_capacity(inputs, _opts(), warn=_warn_label)
+            params.check_capacity(inputs, params.BuildOptions.from_conf(
+                _opts()), warn=_warn_label)
         except params.InvalidInput as e:
             raise exception.InvalidParameterValue(err=str(e))
 
@@ -713,7 +371,7 @@ class Driver(driver.Driver):
             result = drain.drain(context, cluster, names,
                                  _opts().drain_timeout)
             LOG.info('Cluster %s: %s', cluster.uuid, result.message)
-            nodegroup.status_reason = DRAIN_NOTE + result.message
+            nodegroup.status_reason = status_mod.DRAIN_NOTE + result.message
             nodegroup.save()
         sent = self._update_stack(
             context, cluster, inputs,
@@ -868,24 +526,7 @@ class Driver(driver.Driver):
                       'templates install the CA once at boot). CA '
                       'rotation')
 
-    @staticmethod
-    def _undo_new_ca(context, cluster):
-        try:
-            saved = objects.Cluster.get_by_uuid(context, cluster.uuid)
-        except exception.ClusterNotFound:
-            return
-        from magnum.common import cert_manager as m_cert_manager
-        backend = m_cert_manager.get_backend().CertManager
-        for field in _CERT_REFS:
-            new, old = getattr(cluster, field), getattr(saved, field)
-            if new and new != old:
-                try:
-                    backend.delete_cert(new, resource_ref=cluster.uuid,
-                                        context=context)
-                except Exception:
-                    LOG.warning('Cluster %s: cannot delete the unused new '
-                                'certificate %s', cluster.uuid, field)
-                setattr(cluster, field, old)
+    _undo_new_ca = staticmethod(cluster_secrets.undo_new_ca)
 
     def rotate_credential(self, context, cluster):
         raise exception.NotSupported(

@@ -13,11 +13,17 @@
 
 Label values are typed by any cloud user and end up in shell on every node,
 so each label has a type and a whitelist (a choice list or a full-match
-pattern over a small alphabet). Nothing here does I/O.
+pattern over a small alphabet). Each label is declared here once: whether
+it reaches the nodes, and the pattern the nodes check its value against
+again before use (:func:`node_labels`, :func:`shell_checks`; userdata
+generates the node's environment and checks from them). Nothing here does
+I/O.
 """
 
 import dataclasses
 import re
+
+from magnum_cern_driver import capacity
 
 # Upper bound on any single label value: long enough for every legitimate
 # value, short enough that nothing can smuggle a script through.
@@ -27,6 +33,15 @@ _VERSION = r'v?[0-9]+\.[0-9]+\.[0-9]+'
 _DNS_NAME = r'[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 _HOST = r'%s(\.%s)*' % (_DNS_NAME, _DNS_NAME)
 _CIDR4 = r'([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}'
+_STORAGE_DEVICE = r'auto|root|/dev/[a-z][a-z0-9]{1,15}'
+
+# Node-side patterns (POSIX ERE for bash's [[ =~ ]]): no wider than the
+# alphabet of the value, never wider than the shell can take literally.
+_SH_VERSION = r'^v?[0-9]+\.[0-9]+\.[0-9]+$'
+_SH_CIDR4 = '^%s$' % _CIDR4
+# What a node-side pattern may hold: it travels as one word of a data file
+# (no white space, no quotes, nothing else the shell would interpret).
+_SHELL_SAFE = re.compile(r'\^[A-Za-z0-9^$()\[\]{}|.*+?,:;/\\_-]*\$')
 
 #: Kubernetes minors the nodes support (kube_tag), inclusive. The nodes
 #: write kubeadm's v1beta4 configuration, which kubeadm serves from 1.31
@@ -75,6 +90,37 @@ class Label:
     check: object = None
     # Shown in docs/labels.md after the allowed values.
     note: str = ''
+    # The value reaches the nodes (a line of their environment file, in
+    # schema order), where it is checked again before use.
+    node: bool = False
+    # Node labels: the anchored POSIX ERE (bash's [[ =~ ]]) the node checks
+    # the rendered value against. Bool and single-choice labels derive it
+    # (see shell_pattern()); others state it.
+    shell: str = ''
+
+    def shell_pattern(self):
+        """The node-side pattern of a node label ('' for the others).
+
+        :raises ValueError: a node label without one, or one that is not
+            anchored or holds a character a data file cannot carry as is.
+        """
+        if not self.node:
+            return ''
+        if self.shell:
+            pattern = self.shell
+        elif self.kind == 'bool':
+            pattern = '^(true|false)$'
+        elif self.kind == 'str' and self.choices:
+            pattern = '^(%s)$' % '|'.join(_ere_escape(c)
+                                          for c in self.choices)
+        else:
+            raise ValueError('label %s reaches the nodes but has no shell '
+                             'pattern' % self.name)
+        if not _SHELL_SAFE.fullmatch(pattern):
+            raise ValueError('label %s: shell pattern %r is not anchored or '
+                             'holds a character a data file cannot carry as '
+                             'is' % (self.name, pattern))
+        return pattern
 
     def parse(self, raw):
         """Return the typed value of ``raw`` (a string) or raise."""
@@ -133,6 +179,11 @@ class Label:
         return str(value)
 
 
+def _ere_escape(text):
+    """``text`` as a literal inside a POSIX ERE."""
+    return re.sub(r'([.\[\]()*+?{}|^$\\])', r'\\\1', text)
+
+
 def parse_version(text):
     """``v1.32.4`` -> (1, 32, 4)."""
     m = re.fullmatch(r'v?([0-9]+)\.([0-9]+)\.([0-9]+)', text or '')
@@ -157,70 +208,76 @@ _ALL = [
           'Kubernetes version (kubelet, kubeadm, control plane images). An '
           'upgrade moves one minor at a time, never back.',
           pattern=_VERSION, check=_check_kube_minor,
-          note='minor %d.%d to %d.%d' % (KUBE_MINORS[0] + KUBE_MINORS[1])),
+          note='minor %d.%d to %d.%d' % (KUBE_MINORS[0] + KUBE_MINORS[1]),
+          node=True, shell=_SH_VERSION),
     Label('containerd_version', 'str', '1.7.24',
           'containerd version installed on nodes.',
-          pattern=r'[0-9]+\.[0-9]+\.[0-9]+'),
+          pattern=r'[0-9]+\.[0-9]+\.[0-9]+', node=True, shell=_SH_VERSION),
     Label('flannel_backend', 'str', 'host-gw',
           'flannel backend. host-gw routes pod traffic without '
           'encapsulation (workers need allowed address pairs, which the '
           'templates set); vxlan and udp encapsulate.',
-          choices=('host-gw', 'vxlan', 'udp')),
+          choices=('host-gw', 'vxlan', 'udp'), node=True),
     Label('flannel_tag', 'str', 'v0.26.4',
           'flannel chart and image version (the first release whose '
           'chart, image and registry, ghcr.io, agree).',
-          pattern=_VERSION),
+          pattern=_VERSION, node=True, shell=_SH_VERSION),
     Label('flannel_network_cidr', 'str', '10.64.0.0/11',
           'Pod network (also the allowed address pair on every port). '
           'Holds 2^(flannel_network_subnetlen - prefix) nodes (see '
           'Capacity below).',
-          pattern=_CIDR4),
+          pattern=_CIDR4, node=True, shell=_SH_CIDR4),
     Label('flannel_network_subnetlen', 'int', 24,
           'Prefix length of each node\'s pod subnet (kube-controller-'
           'manager\'s node-cidr-mask-size). /25 is the longest that still '
           'gives the kubelet\'s 110 pods an address each.', minimum=16,
-          maximum=25),
+          maximum=25, node=True, shell=r'^[1-9][0-9]$'),
     Label('service_cluster_ip_range', 'str', '10.254.0.0/16',
-          'Kubernetes service network (/12 to /28).', pattern=_CIDR4),
+          'Kubernetes service network (/12 to /28).', pattern=_CIDR4,
+          node=True, shell=_SH_CIDR4),
     Label('fixed_subnet_cidr', 'str', '10.0.0.0/19',
           'Node subnet the cluster creates when it is given no '
           'fixed_network (unused otherwise).', pattern=_CIDR4),
     Label('kube_proxy_mode', 'str', 'iptables', 'kube-proxy mode.',
-          choices=('iptables', 'ipvs')),
+          choices=('iptables', 'ipvs'), node=True),
     Label('network_mtu', 'int', 0,
           'MTU of the node interface; 0 means detect it on the node.',
-          minimum=0, maximum=9000),
+          minimum=0, maximum=9000, node=True,
+          shell=r'^(0|[1-9][0-9]{0,3})$'),
     Label('container_storage_device', 'str', 'auto',
           'Where containerd and kubelet keep their data when the template '
           'has no docker_volume_size: auto (the ephemeral or a spare local '
           'disk, else the root disk), root, or a /dev path.',
-          pattern=r'auto|root|/dev/[a-z][a-z0-9]{1,15}'),
+          pattern=_STORAGE_DEVICE, node=True,
+          shell='^(%s)$' % _STORAGE_DEVICE),
     Label('cvmfs_enabled', 'bool', False,
-          'Deploy the CVMFS CSI driver (cvmfs-csi chart).'),
+          'Deploy the CVMFS CSI driver (cvmfs-csi chart).', node=True),
     Label('cvmfs_csi_version', 'str', '2.5.0', 'cvmfs-csi chart version.',
-          pattern=_VERSION),
+          pattern=_VERSION, node=True, shell=_SH_VERSION),
     Label('cvmfs_repositories', 'list',
           ('cvmfs-config.cern.ch', 'sft.cern.ch'),
           'Comma-separated CVMFS repositories to mount.',
-          pattern=_HOST),
+          pattern=_HOST, node=True, shell=r'^[A-Za-z0-9.,-]*$'),
     Label('cvmfs_http_proxy', 'str', 'DIRECT',
           'CVMFS_HTTP_PROXY value: DIRECT or http://host:port entries '
           'separated by ; or |.',
           pattern=r'DIRECT|(http://%s(:[0-9]{1,5})?)([;|]http://%s'
-                  r'(:[0-9]{1,5})?)*' % (_HOST, _HOST)),
+                  r'(:[0-9]{1,5})?)*' % (_HOST, _HOST),
+          node=True, shell=r'^(DIRECT|http://[A-Za-z0-9.:;|/-]+)$'),
     Label('eos_enabled', 'bool', False,
-          'Deploy the EOS CSI driver (eosxd-csi chart).'),
+          'Deploy the EOS CSI driver (eosxd-csi chart).', node=True),
     Label('eos_csi_version', 'str', '1.3.1', 'eosxd-csi chart version.',
-          pattern=_VERSION),
+          pattern=_VERSION, node=True, shell=_SH_VERSION),
     Label('eos_instances', 'list', (),
           'Comma-separated EOS instances to mount under /eos, by the names '
           'the eosxd-csi chart configures (its fuse.<name>.conf); empty '
           'means the chart\'s own autofs map.',
-          choices=EOS_CHART_INSTANCES),
+          choices=EOS_CHART_INSTANCES, node=True, shell=r'^[a-z0-9,-]*$'),
     Label('registry_mirror', 'str', '',
           'Registry prefix for every image the nodes pull (host[:port]'
           '[/path]); empty means the upstream registries.',
-          pattern=r'(%s(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*)?' % _HOST),
+          pattern=r'(%s(:[0-9]{1,5})?(/[A-Za-z0-9._-]+)*)?' % _HOST,
+          node=True, shell=r'^[A-Za-z0-9.:/_-]*$'),
     Label('master_lb_enabled', 'bool', False,
           'An HA API endpoint is wanted (like the cluster or template field '
           'of that name, which Magnum requires for master_count > 1); '
@@ -238,10 +295,25 @@ _ALL = [
           maximum=500),
     Label('cloud_provider_enabled', 'bool', True,
           'Run the OpenStack cloud controller manager with the cluster\'s '
-          'application credential.'),
+          'application credential.', node=True),
 ]
 
 SCHEMA = {label.name: label for label in _ALL}
+
+#: Labels the nodes get, in schema order (the order of their environment
+#: file).
+NODE_LABELS = tuple(label.name for label in _ALL if label.node)
+
+
+def shell_checks():
+    """[(VARIABLE, pattern)]: what each node label is checked against.
+
+    ``VARIABLE`` is the label's environment variable on the node (its name
+    upper-cased), ``pattern`` its anchored POSIX ERE; the node's
+    ``load_env`` checks every value again before any fragment uses it.
+    """
+    return [(name.upper(), SCHEMA[name].shell_pattern())
+            for name in NODE_LABELS]
 
 
 def validate(labels, defaults=None, unknown='warn', warn=None):
@@ -316,7 +388,6 @@ def markdown():
 
 def _capacity_markdown():
     """The capacity section of docs/labels.md, from the defaults."""
-    from magnum_cern_driver import capacity
     d = {name: label.default for name, label in SCHEMA.items()}
     pod_prefix = int(d['flannel_network_cidr'].split('/')[1])
     sub = d['flannel_network_subnetlen']

@@ -12,21 +12,27 @@
 """Cluster, template, nodegroups and labels -> Heat stack (pure).
 
 :func:`inputs_from_magnum` copies what we need out of Magnum objects into
-plain data; :func:`build_stack` turns that into a :class:`StackSpec`
-(template, files, parameters, environment files). Nothing here talks to a
-service, so every mapping is testable without one.
+plain data; :func:`build_stack` turns that and the site's
+:class:`BuildOptions` into a :class:`StackSpec` (template, files,
+parameters, environment files). Nothing here talks to a service or reads a
+file (the caller reads the CA bundle), so every mapping is testable
+without one.
 """
 
 import dataclasses
 import functools
+import json
 import re
 
 from magnum_cern_driver import capacity
 from magnum_cern_driver import labels as labels_mod
 from magnum_cern_driver import render
+from magnum_cern_driver import userdata
 
 MASTER_ROLE = 'master'
-# Heat refuses a ResourceGroup shard above this (worker_shard.yaml).
+#: Most workers in one shard: ``[cern_driver] worker_shard_size`` is held
+#: to it, and worker_shard.yaml's ``count`` constraint states it for Heat
+#: (test_render ties the two).
 MAX_SHARD_SIZE = 500
 
 
@@ -118,6 +124,33 @@ class Secrets:
             for f in self.MASTER_ONLY:
                 values.pop(f)
         return values
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    """The site's settings :func:`build_stack` uses.
+
+    :meth:`from_conf` takes them from the ``[cern_driver]`` options; the
+    CA bundle is the text of ``ca_bundle_file``, read by the caller.
+    """
+    worker_shard_size: int = 50
+    default_labels: dict = dataclasses.field(default_factory=dict)
+    unknown_labels: str = 'warn'            # or 'reject'
+    environment_files: tuple = ()
+    registry_mirror: str = ''
+    region_name: str = 'RegionOne'
+    ca_bundle: str = None                   # PEM text, or None
+
+    @classmethod
+    def from_conf(cls, group, ca_bundle=None):
+        """The options of a ``[cern_driver]`` group (no file is read)."""
+        return cls(worker_shard_size=group.worker_shard_size,
+                   default_labels=dict(group.default_labels or {}),
+                   unknown_labels=group.unknown_labels,
+                   environment_files=tuple(group.environment_files or ()),
+                   registry_mirror=group.registry_mirror or '',
+                   region_name=group.region_name or 'RegionOne',
+                   ca_bundle=ca_bundle)
 
 
 @dataclasses.dataclass
@@ -260,15 +293,41 @@ def inputs_from_magnum(cluster, cluster_template):
     )
 
 
-def validate_labels(inputs, nodegroup, conf, warn=None):
-    """Typed labels of one nodegroup: cluster labels, then its own."""
+def validate_labels(inputs, nodegroup, options, warn=None):
+    """Typed labels of one nodegroup: cluster labels, then its own.
+
+    :param options: :class:`BuildOptions` (only ``default_labels`` and
+        ``unknown_labels`` are read).
+    """
     merged = dict(inputs.labels)
     merged.update(nodegroup.labels)
     try:
-        return labels_mod.validate(merged, defaults=conf.default_labels,
-                                   unknown=conf.unknown_labels, warn=warn)
+        return labels_mod.validate(merged, defaults=options.default_labels,
+                                   unknown=options.unknown_labels,
+                                   warn=warn)
     except labels_mod.InvalidLabel as e:
         raise InvalidInput('nodegroup %s: %s' % (nodegroup.name, e))
+
+
+def check_node_count(name, node_count, min_node_count=0,
+                     max_node_count=None):
+    """Refuse a node count outside nodegroup ``name``'s bounds.
+
+    The one check of the bounds: :func:`build_stack` applies it to every
+    nodegroup, the driver to a resize before it drains anything.
+
+    :raises InvalidInput: naming the nodegroup and the bound.
+    """
+    if node_count < 0:
+        raise InvalidInput('nodegroup %s: node_count must be >= 0' % name)
+    if max_node_count is not None and node_count > max_node_count:
+        raise InvalidInput('nodegroup %s: node_count %d above '
+                           'max_node_count %d'
+                           % (name, node_count, max_node_count))
+    if node_count < (min_node_count or 0):
+        raise InvalidInput('nodegroup %s: node_count %d below '
+                           'min_node_count %d'
+                           % (name, node_count, min_node_count))
 
 
 def _check_nodegroups(inputs):
@@ -293,18 +352,8 @@ def _check_nodegroups(inputs):
         if not ng.image_id:
             raise InvalidInput('nodegroup %s has no image: set image_id on '
                                'the cluster template' % ng.name)
-        if ng.node_count < 0:
-            raise InvalidInput('nodegroup %s: node_count must be >= 0'
-                               % ng.name)
-        if ng.max_node_count is not None and ng.node_count > \
-                ng.max_node_count:
-            raise InvalidInput('nodegroup %s: node_count %d above '
-                               'max_node_count %d'
-                               % (ng.name, ng.node_count, ng.max_node_count))
-        if ng.node_count < (ng.min_node_count or 0):
-            raise InvalidInput('nodegroup %s: node_count %d below '
-                               'min_node_count %d'
-                               % (ng.name, ng.node_count, ng.min_node_count))
+        check_node_count(ng.name, ng.node_count, ng.min_node_count,
+                         ng.max_node_count)
     if masters != 1:
         raise InvalidInput('a cluster needs exactly one master nodegroup, '
                            'found %d' % masters)
@@ -323,15 +372,17 @@ def _check_capacity(inputs, master_labels):
         raise InvalidInput(str(e))
 
 
-def check_capacity(inputs, conf, warn=None):
+def check_capacity(inputs, options, warn=None):
     """Refuse a cluster shape its networks cannot hold (InvalidInput).
 
     The networks are the master nodegroup's (the cluster's) labels, as
     :func:`build_stack` uses them; a caller that is about to do something
     irreversible (drain nodes) checks this first.
+
+    :param options: as for :func:`validate_labels`.
     """
     master = inputs.master_nodegroup()
-    _check_capacity(inputs, validate_labels(inputs, master, conf, warn))
+    _check_capacity(inputs, validate_labels(inputs, master, options, warn))
 
 
 def octavia_fronts_api(inputs, master_labels):
@@ -359,12 +410,11 @@ def _facts(inputs, ng, master_count, master_lb_enabled):
     }
 
 
-def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
+def build_stack(inputs, secrets, options, shard_counts=None, removals=None,
                 user_data=None, warn=None):
     """Map ``inputs`` onto a :class:`StackSpec`.
 
-    :param conf: the ``[cern_driver]`` group (or an object with the same
-        attributes).
+    :param options: the site's :class:`BuildOptions`.
     :param shard_counts: {nodegroup name: [count per shard]} of the stack
         as it is (a resize keeps that layout); None builds a fresh layout.
     :param removals: {nodegroup name: {shard: [member index]}} to remove.
@@ -372,18 +422,14 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
         (a parameter only so the budget can count without rendering).
     """
     if user_data is None:
-        from magnum_cern_driver import userdata
         user_data = userdata.render
     _check_nodegroups(inputs)
     shard_counts = shard_counts or {}
     removals = removals or {}
-    ca_bundle = None
-    if getattr(conf, 'ca_bundle_file', None):
-        with open(conf.ca_bundle_file) as f:
-            ca_bundle = f.read()
+    ca_bundle = options.ca_bundle
 
     master = inputs.master_nodegroup()
-    master_labels = validate_labels(inputs, master, conf, warn)
+    master_labels = validate_labels(inputs, master, options, warn)
     if not 1 <= master.node_count <= 7:
         raise InvalidInput('master count must be 1..7, got %d'
                            % master.node_count)
@@ -394,21 +440,20 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
     for ng in inputs.worker_nodegroups():
         current = shard_counts.get(ng.name)
         if current is None:
-            counts = fresh_layout(ng.node_count, conf.worker_shard_size)
+            counts = fresh_layout(ng.node_count, options.worker_shard_size)
         else:
             counts = plan_resize(current, ng.node_count,
                                  removals.get(ng.name),
-                                 conf.worker_shard_size)
+                                 options.worker_shard_size)
         counts_by_ng[ng.name] = counts
         layout.append((nodegroup_key(ng.name), ng.name,
                        server_prefix(inputs.stack_name, ng.name),
                        len(counts)))
     template = render.root_template(layout)
 
-    node_options = {
-        'registry_mirror': getattr(conf, 'registry_mirror', '') or ''}
-    if getattr(conf, 'region_name', None):
-        node_options['region_name'] = conf.region_name
+    node_options = {'registry_mirror': options.registry_mirror or ''}
+    if options.region_name:
+        node_options['region_name'] = options.region_name
     # Heat's master_lb_enabled and the nodes' fact both mean "Octavia
     # fronts the API" (else keepalived holds the VIP port on the masters).
     lb = octavia_fronts_api(inputs, master_labels)
@@ -445,7 +490,7 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
     hidden = {'master_user_data'}
     for ng in inputs.worker_nodegroups():
         key = nodegroup_key(ng.name)
-        ng_labels = validate_labels(inputs, ng, conf, warn)
+        ng_labels = validate_labels(inputs, ng, options, warn)
         labels_by_ng[ng.name] = ng_labels
         p = functools.partial(render.nodegroup_param, key)
         parameters.update({
@@ -470,7 +515,7 @@ def build_stack(inputs, secrets, conf, shard_counts=None, removals=None,
         template=template,
         files=render.nested_files(),
         parameters=parameters,
-        environment_files=list(getattr(conf, 'environment_files', []) or []),
+        environment_files=list(options.environment_files or ()),
         hidden_parameters=frozenset(hidden),
         shard_counts=counts_by_ng,
         labels=labels_by_ng,
@@ -531,3 +576,65 @@ def current_shard_counts(stack_parameters, nodegroup_names):
         if counts:
             result[name] = counts
     return result
+
+
+# Diffing: which parameters an update sends (only those that changed, so
+# Heat leaves every other resource alone).
+
+def _same(new, old):
+    """Compare a parameter we would send with what Heat shows."""
+    if old is None:
+        return False
+    if isinstance(new, bool):
+        return str(new).lower() == str(old).lower()
+    if isinstance(new, (list, dict)):
+        if isinstance(old, str):
+            try:
+                old = json.loads(old)
+            except ValueError:
+                return False
+        return new == old
+    if isinstance(new, (int, float)) and not isinstance(new, bool):
+        try:
+            return float(new) == float(old)
+        except (TypeError, ValueError):
+            return False
+    return str(new) == str(old)
+
+
+def changed_parameters(spec, current, resend_hidden=False):
+    """Parameters of ``spec`` that differ from the stack's ``current`` ones.
+
+    Hidden parameters Heat already holds are not re-sent (Heat shows them
+    masked, and re-sending user data would replace servers) unless
+    ``resend_hidden`` (an upgrade, which replaces servers on purpose);
+    hidden parameters it does not hold yet (a new nodegroup) are sent.
+    """
+    changed = {}
+    for name, value in spec.parameters.items():
+        if name in spec.hidden_parameters:
+            if resend_hidden or name not in current:
+                changed[name] = value
+            continue
+        if not _same(value, current.get(name)):
+            changed[name] = value
+    return changed
+
+
+def _worker_keys(stack_parameters):
+    """Nodegroup keys of the worker nodegroups a stack was built with."""
+    suffix = render.shard_param('', 0, 'count')
+    return {name[:-len(suffix)] for name in stack_parameters
+            if name.endswith(suffix)}
+
+
+def layout_changed(layout, spec, stack_parameters, nodegroup_names):
+    """True if ``spec`` needs another template than the stack's.
+
+    :param layout: the stack's shard layout (:func:`current_shard_counts`).
+    :param nodegroup_names: the worker nodegroups ``spec`` was built for.
+    """
+    return (set(layout) != set(spec.shard_counts) or any(
+        len(layout[n]) != len(spec.shard_counts[n]) for n in layout)
+        or _worker_keys(stack_parameters) != {
+            nodegroup_key(n) for n in nodegroup_names})

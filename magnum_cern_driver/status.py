@@ -11,8 +11,9 @@
 #    under the License.
 """Heat stack state -> Magnum cluster and nodegroup state (pure).
 
-Nothing here does I/O: the driver reads the stack (and, once, its outputs)
-through ``heat.py`` and applies what these functions return.
+Nothing here does I/O: the poller (``poller.py``) reads the stack (and,
+once, its outputs) through ``heat.py`` and applies what these functions
+return.
 """
 
 import dataclasses
@@ -156,6 +157,15 @@ def from_outputs(outputs, nodegroups, apiserver_port=6443):
         node_addresses=node_addresses)
 
 
+# Reasons and notes the driver and the poller write.
+
+# Starts a nodegroup's status_reason after a drain (resize); the poll keeps
+# such a reason when the stack update completes.
+DRAIN_NOTE = 'Drain: '
+# The poll sent the stack's DELETE again (the delete raced the create).
+DELETE_RESENT_REASON = 'Stack delete sent again'
+
+
 def transient_reason(error):
     return ('Heat status not available, will retry: %s' % error)[:1000]
 
@@ -163,3 +173,7 @@ def transient_reason(error):
 def missing_stack_reason(stack_id):
     return ('Heat stack %s no longer exists (deleted outside Magnum?)'
             % stack_id)
+
+
+def no_stack_reason(grace_seconds):
+    return 'No Heat stack was created within %d s' % grace_seconds

@@ -102,36 +102,17 @@ class RenderError(ValueError):
     """Bad labels or shape, or the driver refused it; str() is one line."""
 
 
-class _Conf:
-    """The ``[cern_driver]`` options build_stack reads, for a render.
-
-    The site's values, except: unknown labels are refused, no extra
-    environment files and no site CA bundle (the render shows
-    SITE_CA_ENABLED='false'). Any other option is the site's.
-    """
-
-    def __init__(self, site=None, **overrides):
-        self._site = site
-        self.unknown_labels = 'reject'
-        self.environment_files = []
-        self.ca_bundle_file = None
-        self.default_labels = dict(getattr(site, 'default_labels', None)
-                                   or {})
-        self.registry_mirror = getattr(site, 'registry_mirror', '') or ''
-        # userdata's default when the site names no region
-        self.region_name = getattr(site, 'region_name', '') or 'RegionOne'
-        self.worker_shard_size = getattr(site, 'worker_shard_size', 50)
-        self.__dict__.update(overrides)
-
-    def __getattr__(self, name):
-        if name.startswith('_') or self._site is None:
-            raise AttributeError(name)
-        return getattr(self._site, name)
-
-
 def site_conf():
+    """The :class:`params.BuildOptions` of a render.
+
+    The site's ``[cern_driver]`` options, except: unknown labels are
+    refused, no extra environment files and no site CA bundle (the render
+    shows SITE_CA_ENABLED='false').
+    """
     from magnum_cern_driver import conf as conf_mod
-    return _Conf(conf_mod.CONF.cern_driver)
+    return dataclasses.replace(
+        params_mod.BuildOptions.from_conf(conf_mod.CONF.cern_driver),
+        unknown_labels='reject', environment_files=(), ca_bundle=None)
 
 
 def scrub(text):

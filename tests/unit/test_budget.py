@@ -95,7 +95,7 @@ class TestBudget(testtools.TestCase):
         for ng in inputs.worker_nodegroups():
             ng.docker_volume_size = 20
         spec = params.build_stack(inputs, params.Secrets(),
-                                  budget._Conf(_Defaults(), 50),
+                                  budget.build_options(50),
                                   user_data=budget._no_user_data)
         total = budget.count_tree(spec.template, spec.parameters,
                                   spec.files).total()
@@ -117,12 +117,23 @@ class TestBudget(testtools.TestCase):
         self.assertRaises(params.InvalidInput, budget.count, 1, -1)
         self.assertRaises(params.InvalidInput, budget.count, 1, 1, 0)
 
+    def test_build_options(self):
+        # The site's shard size and default labels; unknown labels refused;
+        # no environment file, no CA bundle.
+        class Site:
+            worker_shard_size = 20
+            default_labels = {'cvmfs_enabled': 'true'}
+            environment_files = ['/etc/site.yaml']
+            ca_bundle_file = '/etc/ca.pem'
+        self.assertEqual(params.BuildOptions(
+            worker_shard_size=20, default_labels={'cvmfs_enabled': 'true'},
+            unknown_labels='reject'), budget.build_options(site=Site))
+        self.assertEqual(100, budget.build_options(100, Site)
+                         .worker_shard_size)
+        self.assertEqual(30, budget.count(1, 60, options=budget.build_options(
+            30, Site))['shard_size'])
+
     def test_table_names_the_setting(self):
         text = budget.format_table(budget.count(3, 1000, shard_size=50))
         self.assertIn('max_resources_per_stack must be >= 1057', text)
         self.assertIn('worker_shard.yaml', text)
-
-
-class _Defaults:
-    worker_shard_size = 50
-    default_labels = {}

@@ -10,10 +10,15 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
+import os
+import re
+
 import testscenarios
 import testtools
 
+from magnum_cern_driver import capacity
 from magnum_cern_driver import labels
+from magnum_cern_driver import userdata
 
 load_tests = testscenarios.load_tests_apply_scenarios
 
@@ -144,7 +149,6 @@ class TestValidate(testtools.TestCase):
         self.assertRaises(ValueError, labels.parse_version, 'v1.32')
 
     def test_default_networks_hold_5000_nodes(self):
-        from magnum_cern_driver import capacity
         defaults = labels.validate({})
         capacity.check_nodes(capacity.KUBERNETES_MAX_NODES, defaults)
         self.assertGreaterEqual(capacity.summary(defaults)['max_nodes'],
@@ -169,10 +173,71 @@ class TestValidate(testtools.TestCase):
         self.assertEqual('foo', e.label)
 
 
+class TestNodeLabels(testtools.TestCase):
+    """What reaches the nodes, and their check, declared with each label.
+
+    The bash side is in fragments/test_injection.
+    """
+
+    def test_node_labels_in_schema_order(self):
+        self.assertEqual(
+            tuple(n for n, label in labels.SCHEMA.items() if label.node),
+            labels.NODE_LABELS)
+        self.assertIs(labels.NODE_LABELS, userdata.NODE_LABELS)
+        self.assertIn('kube_tag', labels.NODE_LABELS)
+        for other in ('availability_zone', 'master_lb_type',
+                      'max_batch_size', 'fixed_subnet_cidr'):
+            self.assertNotIn(other, labels.NODE_LABELS)
+
+    def test_every_node_label_has_an_anchored_shell_pattern(self):
+        checks = labels.shell_checks()
+        self.assertEqual([n.upper() for n in labels.NODE_LABELS],
+                         [name for name, _pattern in checks])
+        for name, pattern in checks:
+            self.assertTrue(pattern.startswith('^'), name)
+            self.assertTrue(pattern.endswith('$'), name)
+            self.assertIsNone(re.search(r'[\s\'"`]', pattern), name)
+
+    def test_other_labels_have_none(self):
+        for name, label in labels.SCHEMA.items():
+            if not label.node:
+                self.assertEqual('', label.shell_pattern(), name)
+                self.assertEqual('', label.shell, name)
+
+    def test_bool_and_choice_patterns_are_derived(self):
+        self.assertEqual('^(true|false)$',
+                         labels.SCHEMA['cvmfs_enabled'].shell_pattern())
+        self.assertEqual('^(host-gw|vxlan|udp)$',
+                         labels.SCHEMA['flannel_backend'].shell_pattern())
+        odd = labels.Label('x', 'str', 'a.b', 'h', choices=('a.b', 'c|d'),
+                           node=True)
+        self.assertEqual(r'^(a\.b|c\|d)$', odd.shell_pattern())
+
+    def test_python_and_shell_patterns_agree_on_samples(self):
+        # The node pattern accepts every value the schema accepts (the
+        # shell's ERE and Python's re agree on these anchored patterns).
+        for name, _raw, typed in GOOD:
+            label = labels.SCHEMA[name]
+            if label.node:
+                self.assertTrue(re.search(label.shell_pattern(),
+                                          label.render(typed)), name)
+
+    def test_node_label_without_a_usable_pattern_is_refused(self):
+        bad = [
+            labels.Label('x', 'str', '', 'h', pattern='a', node=True),
+            labels.Label('x', 'int', 0, 'h', node=True),
+            labels.Label('x', 'str', '', 'h', node=True, shell='[a-z]+'),
+            labels.Label('x', 'str', '', 'h', node=True, shell="^a'b$"),
+            labels.Label('x', 'str', '', 'h', node=True, shell='^a b$'),
+            labels.Label('x', 'str', '', 'h', node=True, shell='^a$\n'),
+        ]
+        for label in bad:
+            self.assertRaises(ValueError, label.shell_pattern)
+
+
 class TestDocs(testtools.TestCase):
 
     def test_docs_labels_in_sync(self):
-        import os
         path = os.path.join(os.path.dirname(__file__), '..', '..', 'docs',
                             'labels.md')
         with open(path) as f:

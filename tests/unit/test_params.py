@@ -10,19 +10,19 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
+import dataclasses
+import inspect
+
 import testtools
 
 from magnum_cern_driver import budget
+from magnum_cern_driver import conf as conf_mod
 from magnum_cern_driver import params
 from magnum_cern_driver import render
 
-
-class Conf:
-    worker_shard_size = 50
-    default_labels = {}
-    unknown_labels = 'reject'
-    environment_files = ['/etc/magnum/site-env.yaml']
-    ca_bundle_file = None
+OPTIONS = params.BuildOptions(
+    unknown_labels='reject',
+    environment_files=('/etc/magnum/site-env.yaml',))
 
 
 def recording_user_data(calls):
@@ -122,10 +122,10 @@ class TestSecrets(testtools.TestCase):
 
 class TestBuildStack(testtools.TestCase):
 
-    def build(self, inputs=None, conf=Conf, **kw):
+    def build(self, inputs=None, options=OPTIONS, **kw):
         calls = []
         inputs = inputs or budget.example_inputs(3, 120, 2)
-        spec = params.build_stack(inputs, SECRETS, conf,
+        spec = params.build_stack(inputs, SECRETS, options,
                                   user_data=recording_user_data(calls), **kw)
         return spec, calls
 
@@ -174,10 +174,10 @@ class TestBuildStack(testtools.TestCase):
         self.assertEqual({'master': 0, 'worker': 50}, sizes)
 
     def test_site_mirror_and_region_reach_the_user_data(self):
-        class conf(Conf):
-            registry_mirror = 'mirror.example.org/k8s'
-            region_name = 'cern'
-        spec, calls = self.build(conf=conf)
+        options = dataclasses.replace(
+            OPTIONS, registry_mirror='mirror.example.org/k8s',
+            region_name='cern')
+        spec, calls = self.build(options=options)
         for _role, _labels, _facts, _secrets, options in calls:
             self.assertEqual({'registry_mirror': 'mirror.example.org/k8s',
                               'region_name': 'cern'}, options)
@@ -220,11 +220,11 @@ class TestBuildStack(testtools.TestCase):
                              [c[2]['master_lb_enabled'] for c in calls])
 
     def test_site_default_chooses_octavia(self):
-        conf = type('C', (Conf,), {
-            'default_labels': {'master_lb_type': 'octavia'}})
+        options = dataclasses.replace(
+            OPTIONS, default_labels={'master_lb_type': 'octavia'})
         spec = params.build_stack(
             budget.example_inputs(3, 2, master_lb_enabled=True), SECRETS,
-            conf, user_data=recording_user_data([]))
+            options, user_data=recording_user_data([]))
         self.assertTrue(spec.parameters['master_lb_enabled'])
 
     def test_created_subnet_cidr_from_label(self):
@@ -257,9 +257,9 @@ class TestBuildStack(testtools.TestCase):
         inputs = budget.example_inputs(
             1, 300, labels={'flannel_network_cidr': '10.100.0.0/16'})
         self.assertRaises(params.InvalidInput, params.check_capacity,
-                          inputs, Conf)
+                          inputs, OPTIONS)
         inputs.nodegroups[1].node_count = 255
-        params.check_capacity(inputs, Conf)
+        params.check_capacity(inputs, OPTIONS)
         self.assertEqual(256, params.total_nodes(inputs))
 
     def test_5000_nodes_with_the_defaults(self):
@@ -322,20 +322,56 @@ class TestBuildStack(testtools.TestCase):
         spec, _ = self.build(inputs)
         self.assertEqual(1800, spec.parameters['master_ready_timeout'])
 
-    def test_ca_bundle_file_is_read(self):
-        import tempfile
-        with tempfile.NamedTemporaryFile('w', suffix='.pem') as f:
-            f.write('BUNDLE')
-            f.flush()
-            conf = type('C', (Conf,), {'ca_bundle_file': f.name})
-            seen = []
+    def test_ca_bundle_text_reaches_every_nodegroup(self):
+        # The caller reads the file (the driver: test_driver); build_stack
+        # does no I/O.
+        seen = []
 
-            def ud(role, labels, facts, secrets, ca_bundle=None, **options):
-                seen.append(ca_bundle)
-                return ''
-            params.build_stack(budget.example_inputs(1, 1), SECRETS, conf,
-                               user_data=ud)
+        def ud(role, labels, facts, secrets, ca_bundle=None, **options):
+            seen.append(ca_bundle)
+            return ''
+        params.build_stack(budget.example_inputs(1, 1), SECRETS,
+                           dataclasses.replace(OPTIONS, ca_bundle='BUNDLE'),
+                           user_data=ud)
         self.assertEqual(['BUNDLE', 'BUNDLE'], seen)
+        self.assertNotIn('open(', inspect.getsource(params))
+
+    def test_node_count_bounds(self):
+        params.check_node_count('ng', 0)
+        params.check_node_count('ng', 5, 5, 5)
+        for args, message in (
+                ((-1,), 'nodegroup ng: node_count must be >= 0'),
+                ((4, 5, None), 'nodegroup ng: node_count 4 below '
+                               'min_node_count 5'),
+                ((6, 0, 5), 'nodegroup ng: node_count 6 above '
+                            'max_node_count 5')):
+            e = self.assertRaises(params.InvalidInput,
+                                  params.check_node_count, 'ng', *args)
+            self.assertEqual(message, str(e))
+
+
+class TestBuildOptions(testtools.TestCase):
+
+    def test_defaults_are_the_options_defaults(self):
+        group = conf_mod.CONF.cern_driver
+        self.assertEqual(params.BuildOptions(),
+                         params.BuildOptions.from_conf(group))
+
+    def test_from_conf(self):
+        class Group:
+            worker_shard_size = 7
+            default_labels = {'kube_proxy_mode': 'ipvs'}
+            unknown_labels = 'reject'
+            environment_files = ['/etc/a.yaml']
+            registry_mirror = None
+            region_name = None
+            ca_bundle_file = '/never/read.pem'
+        options = params.BuildOptions.from_conf(Group, ca_bundle='PEM')
+        self.assertEqual(params.BuildOptions(
+            worker_shard_size=7, default_labels={'kube_proxy_mode': 'ipvs'},
+            unknown_labels='reject', environment_files=('/etc/a.yaml',),
+            registry_mirror='', region_name='RegionOne', ca_bundle='PEM'),
+            options)
 
 
 class TestKeepBuilt(testtools.TestCase):
@@ -348,7 +384,7 @@ class TestKeepBuilt(testtools.TestCase):
         self.assertEqual({'flannel_network_cidr': '10.100.0.0/16',
                           'fixed_subnet_cidr': '10.0.0.0/20',
                           'master_lb_type': 'octavia'}, inputs.labels)
-        spec = params.build_stack(inputs, SECRETS, Conf,
+        spec = params.build_stack(inputs, SECRETS, OPTIONS,
                                   user_data=recording_user_data([]))
         self.assertEqual('10.100.0.0/16', spec.parameters['pod_cidr'])
         self.assertEqual('10.0.0.0/20', spec.parameters['fixed_subnet_cidr'])
@@ -370,3 +406,50 @@ class TestKeepBuilt(testtools.TestCase):
         inputs = budget.example_inputs(1, 1)
         params.keep_built(inputs, {})
         self.assertEqual({}, inputs.labels)
+
+
+class TestChangedParameters(testtools.TestCase):
+    """What an update sends: only what differs from what Heat shows."""
+
+    @staticmethod
+    def spec(parameters, hidden=(), shard_counts=None):
+        return params.StackSpec(
+            stack_name='c', template={}, files={}, parameters=parameters,
+            environment_files=[], hidden_parameters=frozenset(hidden),
+            shard_counts=shard_counts or {}, labels={})
+
+    def test_values_compared_as_heat_shows_them(self):
+        spec = self.spec({'flag': True, 'count': 3, 'ratio': 0.5,
+                          'names': ['a', 'b'], 'name': 'x', 'new': 'y'})
+        current = {'flag': 'true', 'count': '3', 'ratio': '0.50',
+                   'names': '["a", "b"]', 'name': 'x'}
+        self.assertEqual({'new': 'y'},
+                         params.changed_parameters(spec, current))
+        current.update({'flag': 'False', 'count': 'three',
+                        'names': 'not json', 'name': 'z'})
+        self.assertEqual({'flag', 'count', 'names', 'name', 'new'},
+                         set(params.changed_parameters(spec, current)))
+
+    def test_hidden_sent_only_when_new_or_resent(self):
+        spec = self.spec({'master_user_data': 'u', 'ng_gpu_user_data': 'g'},
+                         hidden=('master_user_data', 'ng_gpu_user_data'))
+        current = {'master_user_data': '******'}
+        self.assertEqual({'ng_gpu_user_data': 'g'},
+                         params.changed_parameters(spec, current))
+        self.assertEqual({'master_user_data': 'u', 'ng_gpu_user_data': 'g'},
+                         params.changed_parameters(spec, current,
+                                                   resend_hidden=True))
+
+    def test_layout_changed(self):
+        spec = self.spec({}, shard_counts={'default-worker': [2, 1]})
+        current = {'ng_default_worker_shard_0_count': '2',
+                   'ng_default_worker_shard_1_count': '1'}
+        layout = params.current_shard_counts(current, ['default-worker'])
+        self.assertFalse(params.layout_changed(layout, spec, current,
+                                               ['default-worker']))
+        spec.shard_counts = {'default-worker': [2, 2, 1]}
+        self.assertTrue(params.layout_changed(layout, spec, current,
+                                              ['default-worker']))
+        spec.shard_counts = {'default-worker': [2, 1], 'gpu': [1]}
+        self.assertTrue(params.layout_changed(
+            layout, spec, current, ['default-worker', 'gpu']))

@@ -28,12 +28,7 @@ SWITCHES = ('master_lb_enabled', 'floating_ip_enabled', 'external_network',
             'lb_by_label', 'keypair_and_az')
 
 
-class SmallConf:
-    worker_shard_size = 2
-    default_labels = {}
-    unknown_labels = 'reject'
-    environment_files = []
-    ca_bundle_file = None
+SMALL = params.BuildOptions(worker_shard_size=2, unknown_labels='reject')
 
 
 def fake_user_data(role, labels, facts, secrets, ca_bundle=None, **options):
@@ -63,7 +58,7 @@ def spec_for(combo, workers=5, nodegroups=2):
             ng.docker_volume_size = 50
     if on['keypair_and_az']:
         inputs.keypair = 'ops-key'
-    return params.build_stack(inputs, params.Secrets(), SmallConf,
+    return params.build_stack(inputs, params.Secrets(), SMALL,
                               user_data=fake_user_data)
 
 
@@ -235,43 +230,3 @@ class TestTemplatesUnderHeat(testtools.TestCase):
             ours = budget.count_tree(spec.template, spec.parameters,
                                      spec.files).total()
             self.assertEqual(heat_count, ours, k)
-
-
-class TestRenderedLayout(testtools.TestCase):
-
-    def test_worker_member_is_a_server(self):
-        shard = render.load('worker_shard.yaml')
-        member = shard['resources']['workers']['properties']['resource_def']
-        self.assertEqual('OS::Nova::Server', member['type'])
-        self.assertEqual(['workers', 'workers_with_volume'],
-                         sorted(shard['resources']))
-
-    def test_no_software_deployments_or_per_node_signals(self):
-        forbidden = ('OS::Heat::SoftwareDeployment',
-                     'OS::Heat::SoftwareDeploymentGroup',
-                     'OS::Heat::StructuredDeployment',
-                     'OS::Heat::WaitCondition', 'OS::Keystone::User',
-                     'OS::Neutron::Port')
-        for name in ('worker_shard.yaml', 'master.yaml'):
-            text = render.load(name)
-            types = [r['type'] for r in text['resources'].values()]
-            if name == 'master.yaml':
-                # Masters (at most 7) signal their own readiness once, so
-                # that a rolling upgrade waits for each: one condition.
-                self.assertEqual(1, types.count('OS::Heat::WaitCondition'))
-                types.remove('OS::Heat::WaitCondition')
-            self.assertEqual(set(), set(types) & set(forbidden), name)
-
-    def test_shards_per_nodegroup(self):
-        spec = spec_for((False,) * len(SWITCHES), workers=5, nodegroups=2)
-        self.assertEqual({'default-worker': [2, 1], 'nodegroup-1': [2]},
-                         spec.shard_counts)
-        shards = sorted(k for k in spec.template['resources']
-                        if '_shard_' in k)
-        self.assertEqual(['ng_default_worker_shard_0',
-                          'ng_default_worker_shard_1',
-                          'ng_nodegroup_1_shard_0'], shards)
-        self.assertEqual(
-            'budget-00000000-default-worker-1',
-            spec.template['resources']['ng_default_worker_shard_1'][
-                'properties']['name_prefix'])

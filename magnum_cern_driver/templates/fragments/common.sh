@@ -15,6 +15,7 @@ R="${MCD_ROOT:-}"
 MCD_LIB="$R/usr/local/lib/magnum-cern"
 MCD_BASE="$R/etc/magnum-cern"
 MCD_ENV="$MCD_BASE/bootstrap.env"
+MCD_LABEL_CHECKS="$MCD_LIB/label-checks"
 MCD_SECRETS="$MCD_BASE/secrets"
 MCD_RUNTIME="$MCD_BASE/runtime"
 MCD_STATE="$R/var/lib/magnum-cern"
@@ -26,7 +27,6 @@ umask 077
 shopt -s inherit_errexit
 
 RE_VERSION='^v?[0-9]+\.[0-9]+\.[0-9]+$'
-RE_CIDR='^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$'
 RE_BOOL='^(true|false)$'
 RE_OCTET='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
 RE_IPV4="^$RE_OCTET(\\.$RE_OCTET){3}\$"
@@ -72,33 +72,28 @@ load_env() {
     check KUBE_API_PORT "${KUBE_API_PORT:-}" '^[1-9][0-9]{0,4}$'
     check DOCKER_VOLUME_SIZE "${DOCKER_VOLUME_SIZE:-}" '^(0|[1-9][0-9]{0,4})$'
     check MASTER_COUNT "${MASTER_COUNT:-}" '^[1-9][0-9]?$'
-    check KUBE_TAG "${KUBE_TAG:-}" "$RE_VERSION"
-    check CONTAINERD_VERSION "${CONTAINERD_VERSION:-}" "$RE_VERSION"
-    check FLANNEL_BACKEND "${FLANNEL_BACKEND:-}" '^(host-gw|vxlan|udp)$'
-    check FLANNEL_TAG "${FLANNEL_TAG:-}" "$RE_VERSION"
-    check FLANNEL_NETWORK_CIDR "${FLANNEL_NETWORK_CIDR:-}" "$RE_CIDR"
-    check FLANNEL_NETWORK_SUBNETLEN "${FLANNEL_NETWORK_SUBNETLEN:-}" \
-        '^[1-9][0-9]$'
-    check SERVICE_CLUSTER_IP_RANGE "${SERVICE_CLUSTER_IP_RANGE:-}" "$RE_CIDR"
-    check KUBE_PROXY_MODE "${KUBE_PROXY_MODE:-}" '^(iptables|ipvs)$'
-    check NETWORK_MTU "${NETWORK_MTU:-}" '^(0|[1-9][0-9]{0,3})$'
-    check CONTAINER_STORAGE_DEVICE "${CONTAINER_STORAGE_DEVICE:-}" \
-        '^(auto|root|/dev/[a-z][a-z0-9]{1,15})$'
-    check CVMFS_ENABLED "${CVMFS_ENABLED:-}" "$RE_BOOL"
-    check CVMFS_CSI_VERSION "${CVMFS_CSI_VERSION:-}" "$RE_VERSION"
-    check CVMFS_REPOSITORIES "${CVMFS_REPOSITORIES-}" '^[A-Za-z0-9.,-]*$'
-    check CVMFS_HTTP_PROXY "${CVMFS_HTTP_PROXY:-}" \
-        '^(DIRECT|http://[A-Za-z0-9.:;|/-]+)$'
-    check EOS_ENABLED "${EOS_ENABLED:-}" "$RE_BOOL"
-    check EOS_CSI_VERSION "${EOS_CSI_VERSION:-}" "$RE_VERSION"
-    check EOS_INSTANCES "${EOS_INSTANCES-}" '^[a-z0-9,-]*$'
-    check REGISTRY_MIRROR "${REGISTRY_MIRROR-}" '^[A-Za-z0-9.:/_-]*$'
-    check CLOUD_PROVIDER_ENABLED "${CLOUD_PROVIDER_ENABLED:-}" "$RE_BOOL"
+    check_labels
     check MASTER_LB_ENABLED "${MASTER_LB_ENABLED:-}" "$RE_BOOL"
     check VRRP_ROUTER_ID "${VRRP_ROUTER_ID:-}" '^[1-9][0-9]{0,2}$'
     : "${CLUSTER_NAME?}" "${NODEGROUP_NAME?}"
     check_artifacts
     check_runtime
+}
+
+# Check every label value against the pattern the driver generated from its
+# label schema (labels.py): $MCD_LABEL_CHECKS holds one "VARIABLE PATTERN"
+# line per label the node gets. Read as data, never sourced.
+check_labels() {
+    local name pattern count=0
+    [ -f "$MCD_LABEL_CHECKS" ] || die "missing $MCD_LABEL_CHECKS"
+    while read -r name pattern; do
+        [[ $name == '#'* ]] && continue
+        check "label variable" "$name" '^[A-Z][A-Z0-9_]*$'
+        [[ $pattern == '^'*'$' ]] || die "$name: unanchored pattern"
+        check "$name" "${!name-}" "$pattern"
+        count=$((count + 1))
+    done <"$MCD_LABEL_CHECKS"
+    [ "$count" -gt 0 ] || die "$MCD_LABEL_CHECKS: no label checks"
 }
 
 # runtime_value NAME REGEX: the single line of a run-time file (Heat fills

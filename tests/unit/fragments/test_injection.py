@@ -17,6 +17,7 @@ shim in the sandbox) or writes a file named PWNED: a run must record no
 """
 
 import os
+import subprocess
 
 import testtools
 import yaml
@@ -24,6 +25,7 @@ import yaml
 from magnum_cern_driver import labels
 from magnum_cern_driver import userdata
 from tests.unit.fragments import sandbox
+from tests.unit import test_labels
 
 PAYLOADS = [
     '$(canary)', '`canary`', '; canary', '&& canary', '| canary',
@@ -88,6 +90,63 @@ class LabelInjectionTest(testtools.TestCase):
         e = self.assertRaises(labels.InvalidLabel, labels.validate,
                               {'kube_tag': '$(canary)'})
         self.assertEqual('kube_tag', e.label)
+
+
+def _bash_rejects(pairs):
+    """The (pattern, value) pairs bash's [[ =~ ]] does not accept."""
+    script = ('i=0\n'
+              'while [ "$#" -gt 0 ]; do\n'
+              '    [[ $2 =~ $1 ]] || echo "$i"\n'
+              '    i=$((i + 1))\n'
+              '    shift 2\n'
+              'done\n')
+    args = [item for pair in pairs for item in pair]
+    proc = subprocess.run(['bash', '-c', script, 'check'] + args,
+                          capture_output=True, text=True, check=True,
+                          env={'PATH': os.environ['PATH'],
+                               'LANG': 'C.UTF-8'})
+    return [pairs[int(i)] for i in proc.stdout.split()]
+
+
+class NodePatternTest(testtools.TestCase):
+    """The patterns the nodes get from the label schema, run by bash."""
+
+    def test_every_schema_value_passes_the_node_check(self):
+        samples = [(name, labels.SCHEMA[name].render(typed))
+                   for name, _raw, typed in test_labels.GOOD]
+        samples += [(name, labels.SCHEMA[name].render(
+            labels.SCHEMA[name].parse(value)))
+            for name, value in LEGAL_TRICKY.items()]
+        samples += [(name, labels.SCHEMA[name].render(
+            labels.SCHEMA[name].default)) for name in labels.SCHEMA]
+        pairs = [(labels.SCHEMA[name].shell_pattern(), value)
+                 for name, value in samples if name in userdata.NODE_LABELS]
+        self.assertGreater(len(pairs), 40)
+        self.assertEqual([], _bash_rejects(pairs))
+
+    def test_node_check_rejects_every_payload(self):
+        # NUL cannot reach bash (nor an environment variable); length is
+        # the schema's business (the node checks the alphabet).
+        pairs = [(pattern, payload)
+                 for _name, pattern in labels.shell_checks()
+                 for payload in PAYLOADS if '\0' not in payload and
+                 len(payload) <= labels.MAX_VALUE_LENGTH]
+        rejected = _bash_rejects(pairs)
+        accepted = {(p, v) for p, v in pairs} - set(rejected)
+        # Options look-alikes are inert as quoted data; only the loose
+        # alphabets of the list labels and the mirror take them.
+        self.assertEqual(set(),
+                         {v for _p, v in accepted} - {'-rf', '--help'})
+
+    def test_generated_checks_file(self):
+        text = userdata.label_checks()
+        lines = [line for line in text.splitlines()
+                 if not line.startswith('#')]
+        self.assertEqual(['%s %s' % c for c in labels.shell_checks()],
+                         lines)
+        for role in userdata.ROLES:
+            files = userdata.written_files(sandbox.render(role))
+            self.assertEqual(('0644', text), files[userdata.LABEL_CHECKS])
 
 
 class SandboxInjectionTest(testtools.TestCase):
@@ -178,6 +237,42 @@ class SandboxInjectionTest(testtools.TestCase):
             self.assertNotEqual(0, result.returncode, name)
             self.assertIn('%s: invalid value' % name, result.stderr)
             self.assertEqual([], result.calls, name)
+            self.assertInert(result)
+
+    def test_every_node_label_is_checked_on_the_node(self):
+        # Each label the node gets is checked against its generated
+        # pattern: a planted value stops the bootstrap, naming it.
+        text = sandbox.render('worker')
+        for name in userdata.NODE_LABELS:
+            self.sb.unpack(text, sandbox.runtime_values())
+            self._env_with(name.upper(), '$(canary)')
+            result = self.sb.run()
+            self.assertNotEqual(0, result.returncode, name)
+            self.assertIn('%s: invalid value' % name.upper(), result.stderr)
+            self.assertEqual([], result.calls, name)
+            self.assertInert(result)
+
+    def test_missing_or_tampered_label_checks_stop_the_node(self):
+        text = sandbox.render('worker')
+        path = self.sb.root + userdata.LABEL_CHECKS
+        cases = {
+            None: 'missing',
+            '# nothing\n': 'no label checks',
+            'KUBE_TAG .*\n': 'KUBE_TAG: unanchored pattern',
+            'kube_tag ^.*$\n': 'label variable: invalid value',
+            '$(canary) ^.*$\n': 'label variable: invalid value',
+        }
+        for content, message in cases.items():
+            self.sb.unpack(text, sandbox.runtime_values())
+            if content is None:
+                os.unlink(path)
+            else:
+                with open(path, 'w') as f:
+                    f.write(content)
+            result = self.sb.run()
+            self.assertNotEqual(0, result.returncode, content)
+            self.assertIn(message, result.stderr)
+            self.assertEqual([], result.calls, content)
             self.assertInert(result)
 
     def test_hostile_runtime_values_are_refused_before_anything_runs(self):

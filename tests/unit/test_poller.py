@@ -1,0 +1,289 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+"""The status poll (poller.py), called as Magnum's periodic task does,
+through ``Driver.update_cluster_status``: real Magnum objects (SQLite), a
+fake Heat/Keystone at the HTTP boundary (tests/unit/fakes_heat.py)."""
+
+import datetime
+
+import fixtures
+from magnum import objects
+
+from magnum_cern_driver import poller
+from tests.unit import fakes_heat
+from tests.unit.test_driver import CLUSTER_UUID
+from tests.unit.test_driver import DriverTestBase
+
+
+class StatusTest(DriverTestBase):
+
+    def test_in_progress_polls_once_without_outputs(self):
+        self.create()
+        for _ in range(3):
+            cluster = self.poll()
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+        self.assertEqual(3, self.cloud.count('GET', 'show_no_outputs'))
+        self.assertEqual(0, self.cloud.count('GET', 'show_outputs'))
+        self.assertEqual(3, self.cloud.count('GET', 'heat_show'))
+
+    def test_complete_reads_outputs_once(self):
+        stack, cluster = self.complete()
+        self.assertIsNone(cluster.status_reason)
+        self.assertEqual('https://10.0.0.5:6443', cluster.api_address)
+        self.assertEqual('v1.31.4', cluster.coe_version)
+        self.assertEqual(['10.0.0.2'], cluster.master_addresses)
+        self.assertEqual(['10.0.1.0', '10.0.1.1', '10.0.1.2'],
+                         cluster.node_addresses)
+        self.assertEqual(3, cluster.node_count)
+        for ng in cluster.nodegroups:
+            self.assertEqual('CREATE_COMPLETE', ng.status)
+            self.assertEqual(stack.id, ng.stack_id)
+        self.assertEqual(1, self.cloud.count('GET', 'show_outputs'))
+        self.assertEqual(1, self.cloud.count('GET', 'show_no_outputs'))
+
+    def test_nested_failure_reason(self):
+        stack = self.create()
+        shard, group = ('aaaaaaaa-0000-0000-0000-000000000001',
+                        'aaaaaaaa-0000-0000-0000-000000000002')
+        stack.resources = [
+            fakes_heat.failed_resource(
+                'ng_default_worker_shard_0', 'worker_shard.yaml',
+                'ResourceInError: resources.workers.resources[2]',
+                stack.name, stack.id, nested=shard),
+            fakes_heat.failed_resource(
+                'workers', 'OS::Heat::ResourceGroup',
+                'ResourceInError: resources[2]', 's', shard, nested=group,
+                parent='ng_default_worker_shard_0', depth=1),
+            fakes_heat.failed_resource(
+                '2', 'OS::Nova::Server', 'Went to status ERROR due to '
+                '"Message: No valid host was found. Code: 500"', 'g', group,
+                physical_id='server-2', parent='workers', depth=2),
+        ]
+        self.cloud.set_status(stack.id, 'CREATE_FAILED',
+                              'Resource CREATE failed: ResourceInError')
+        cluster = self.poll()
+        self.assertEqual('CREATE_FAILED', cluster.status)
+        self.assertTrue(cluster.status_reason.startswith(
+            'workers/2 (OS::Nova::Server)'), cluster.status_reason)
+        self.assertIn('No valid host was found', cluster.status_reason)
+        for ng in cluster.nodegroups:
+            self.assertEqual('CREATE_FAILED', ng.status)
+        self.assertEqual(0, self.cloud.count('GET', 'show_outputs'))
+
+    def test_stack_vanishes(self):
+        stack = self.create()
+        del self.cloud.stacks[stack.id]
+        cluster = self.poll()
+        self.assertEqual('CREATE_FAILED', cluster.status)
+        self.assertIn('no longer exists', cluster.status_reason)
+
+    def test_heat_unreachable_during_poll(self):
+        self.create()
+        self.cloud.stop()
+        cluster = self.poll()               # must not raise
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+        self.assertIn('will retry', cluster.status_reason)
+        self.assertIn('unreachable', cluster.status_reason)
+
+    def test_heat_server_error_during_poll(self):
+        self.create()
+        self.cloud.fail_with = 503
+        cluster = self.poll()
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+        self.assertIn('503', cluster.status_reason)
+        # recovers on the next poll
+        self.cloud.fail_with = None
+        self.outputs(self.cloud.stack())
+        self.cloud.set_status(self.cluster.stack_id, 'CREATE_COMPLETE')
+        self.assertEqual('CREATE_COMPLETE', self.poll().status)
+
+    def test_unexpected_error_never_escapes_the_poll(self):
+        self.create()
+        self.cloud.set_status(self.cluster.stack_id, 'CREATE_COMPLETE')
+        self.useFixture(fixtures.MockPatch(
+            'magnum_cern_driver.status.from_outputs',
+            side_effect=RuntimeError('bug')))
+        cluster = self.poll()
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+        self.assertIn('RuntimeError', cluster.status_reason)
+
+    def test_create_without_stack_fails_in_poll_after_grace(self):
+        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        cluster.created_at = (datetime.datetime.now(datetime.timezone.utc)
+                              - datetime.timedelta(
+                                  seconds=poller.STACKLESS_GRACE_SECONDS + 5))
+        cluster.save()
+        cluster = self.poll()
+        self.assertEqual('CREATE_FAILED', cluster.status)
+        self.assertIn('No Heat stack', cluster.status_reason)
+
+    def test_poll_during_create_waits_for_the_stack(self):
+        # The periodic task may poll before the conductor saved stack_id.
+        self.assertEqual('CREATE_IN_PROGRESS', self.poll().status)
+
+    def test_poll_adopts_stack_created_but_not_yet_saved(self):
+        self.driver.create_cluster(self.ctx, self.cluster, 60)
+        stack_id = self.cluster.stack_id
+        # the conductor has not saved the cluster yet; the poll reads the DB
+        cluster = self.poll()
+        self.assertEqual(stack_id, cluster.stack_id)
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+
+
+class DeleteRaceTest(DriverTestBase):
+    """A delete that raced the create, reconciled by the poll."""
+
+    def _age(self, cluster, field, seconds):
+        setattr(cluster, field, datetime.datetime.now(datetime.timezone.utc)
+                - datetime.timedelta(seconds=seconds))
+        cluster.save()
+
+    def _marked_deleting(self, cluster):
+        """What the conductor does after delete_cluster returned."""
+        cluster.status = 'DELETE_IN_PROGRESS'
+        cluster.save()
+
+    def test_delete_without_stack(self):
+        self._age(self.cluster, 'created_at',
+                  poller.CREATE_REACH_SECONDS + 5)
+        self.driver.delete_cluster(self.ctx, self.cluster)
+        self._marked_deleting(self.cluster)
+        self.assertEqual('DELETE_COMPLETE', self.poll().status)
+
+    def _delete_then_create(self):
+        """The create's (unsaved) cluster, its stack made after the delete.
+
+        The race: the delete ran and was recorded before the create made
+        the stack.
+        """
+        creating = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
+        deleting = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
+        self.driver.delete_cluster(self.ctx, deleting)
+        self._marked_deleting(deleting)
+        self.driver.create_cluster(self.ctx, creating, 60)
+        return creating
+
+    def test_stackless_delete_of_new_cluster_waits_for_the_create(self):
+        # The create may still be making the stack: not finished yet.
+        self.driver.delete_cluster(self.ctx, self.cluster)
+        self._marked_deleting(self.cluster)
+        self.assertEqual('DELETE_IN_PROGRESS', self.poll().status)
+
+    def test_delete_before_the_stack_exists_deletes_it_later(self):
+        # Seen on the rehearsal: DELETE accepted while the conductor was
+        # inside create_cluster; the delete found no stack, the create
+        # then made it. The poll deletes it and the delete completes.
+        creating = self._delete_then_create()
+        stack = self.cloud.stack(creating.stack_id)
+        self.assertEqual('CREATE_IN_PROGRESS', stack.status)
+        cluster = self.poll()
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
+        self.assertEqual(stack.id, cluster.stack_id)
+        self.assertEqual('DELETE_IN_PROGRESS', stack.status)
+        del self.cloud.stacks[stack.id]
+        self.assertEqual('DELETE_COMPLETE', self.poll().status)
+        self.assertEqual({}, self.cloud.app_creds)
+
+    def test_stack_missed_by_the_delete_is_deleted_after_grace(self):
+        # Same race, but the create saved stack_id after the delete.
+        creating = self._delete_then_create()
+        creating.save()      # only stack_id changed in this object
+        stack = self.cloud.stack(creating.stack_id)
+        self.cloud.set_status(stack.id, 'CREATE_COMPLETE')
+        deletes = self.cloud.count('DELETE', 'heat_delete')
+        # Just after a delete Heat may still show the old action: wait.
+        cluster = self.poll()
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
+        self.assertEqual(deletes, self.cloud.count('DELETE', 'heat_delete'))
+        self._age(cluster, 'updated_at', poller.DELETE_REACH_SECONDS + 5)
+        cluster = self.poll()
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
+        self.assertEqual(deletes + 1,
+                         self.cloud.count('DELETE', 'heat_delete'))
+        self.assertEqual('DELETE_IN_PROGRESS', stack.status)
+        # Even if Heat still showed the old status, the next polls do not
+        # send another DELETE (it would cancel the first) for a while.
+        self.cloud.set_status(stack.id, 'CREATE_COMPLETE')
+        self.poll()
+        self.assertEqual(deletes + 1,
+                         self.cloud.count('DELETE', 'heat_delete'))
+        del self.cloud.stacks[stack.id]
+        self.assertEqual('DELETE_COMPLETE', self.poll().status)
+
+    def test_stack_still_in_progress_is_not_deleted_again(self):
+        # Heat may be cancelling an update for the delete: no DELETE.
+        stack, cluster = self.complete()
+        self.driver.delete_cluster(self.ctx, cluster)
+        self._marked_deleting(cluster)
+        self.cloud.set_status(stack.id, 'UPDATE_IN_PROGRESS')
+        deletes = self.cloud.count('DELETE', 'heat_delete')
+        self._age(cluster, 'updated_at', poller.DELETE_REACH_SECONDS + 5)
+        self.assertEqual('DELETE_IN_PROGRESS', self.poll().status)
+        self.assertEqual(deletes, self.cloud.count('DELETE', 'heat_delete'))
+
+    def test_stale_poll_changing_only_the_reason_keeps_the_delete(self):
+        stack = self.create()
+        stale = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        self.driver.delete_cluster(self.ctx, self.cluster)
+        self._marked_deleting(self.cluster)
+        self.cloud.set_status(stack.id, 'CREATE_IN_PROGRESS',
+                              'Stack CREATE still going')
+        self.assertEqual('DELETE_IN_PROGRESS', self.poll(stale).status)
+
+    def test_cancelled_update_does_not_overwrite_a_started_delete(self):
+        # resize, then delete at once: Heat cancels the update
+        # (UPDATE_FAILED) and deletes. A poll that loaded the cluster just
+        # before the conductor recorded DELETE_IN_PROGRESS must not write
+        # UPDATE_FAILED over it (polling would stop, the cluster stay).
+        stack, cluster = self.complete()
+        cluster.status = 'UPDATE_IN_PROGRESS'
+        cluster.save()
+        stale = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        self.driver.delete_cluster(self.ctx, cluster)
+        self._marked_deleting(cluster)
+        self.cloud.set_status(stack.id, 'UPDATE_FAILED',
+                              'Stack UPDATE cancelled')
+        cluster = self.poll(stale)
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
+        del self.cloud.stacks[stack.id]
+        self.assertEqual('DELETE_COMPLETE', self.poll().status)
+
+
+class SocketsTest(DriverTestBase):
+
+    def test_sockets_stay_flat_over_500_polls(self):
+        self.create()
+        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        self.driver.update_cluster_status(self.admin, cluster)   # warm up
+        before = fakes_heat.open_sockets()
+        conns = self.cloud.connections
+        for _ in range(500):
+            self.driver.update_cluster_status(self.admin, cluster)
+        after = fakes_heat.open_sockets()
+        self.assertEqual(501, self.cloud.count('GET', 'show_no_outputs'))
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+        # Flat: the same kept-alive connection served every poll (both of
+        # its ends live in this process).
+        self.assertLessEqual(after - before, 2, (before, after))
+        self.assertLessEqual(self.cloud.connections - conns, 2)
+        self.assertEqual(1, self.cloud.count('POST', 'ks_token'))
+
+    def test_sockets_flat_with_a_new_user_token_per_call(self):
+        self.create()
+        before = fakes_heat.open_sockets()
+        conns = self.cloud.connections
+        for _ in range(150):
+            ctx = self.fx.user_context()
+            self.driver.update_cluster_status(ctx, self.cluster)
+        after = fakes_heat.open_sockets()
+        self.assertLessEqual(after - before, 2, (before, after))
+        self.assertLessEqual(self.cloud.connections - conns, 2)
