@@ -16,12 +16,16 @@ behind, application credentials named after our clusters, and cluster
 templates (only deletable once no cluster uses them). Deletes are retried
 with back-off, ``DELETE_FAILED`` is retried, the wait for each cluster is
 scaled by its size, and whatever is still there at the end is returned as
-leftovers for the report and exit code 5.
+leftovers for the report and exit code 5. :func:`sweep_stale` does this
+for every finished or crashed run (``cleanup --stale``).
 """
 
+import datetime
 import time
 
 from magnum_cern_driver.selftest import cloud as cloud_mod
+from magnum_cern_driver.selftest import journal as journal_mod
+from magnum_cern_driver.selftest.load import phase as load_phase
 
 # Seconds a cluster delete may take: BASE + PER_NODE * nodes, times
 # --timeout-scale.
@@ -386,22 +390,16 @@ class Cleaner(object):
         others = [e for e in self.journal.pending() if e.kind not in known]
         if not others:
             return
-        try:
-            from magnum_cern_driver.selftest.load import phase
-            remove = phase.cleanup_resource
-        except ImportError:
-            remove = None
         clusters_left = any(x['kind'] == 'cluster'
                             for x in self.result.leftovers)
         for entry in others:
-            gone = False
-            error = 'no cleanup known for this kind'
-            if remove is not None:
-                try:
-                    gone = remove(entry.kind, entry.name, entry.meta)
-                    error = 'still present'
-                except Exception as e:
-                    error = cloud_mod.one_line(e)
+            try:
+                gone = load_phase.cleanup_resource(entry.kind, entry.name,
+                                                   entry.meta)
+                error = 'still present'
+            except Exception as e:
+                gone = False
+                error = cloud_mod.one_line(e)
             if not gone and final and entry.kind == 'namespace' and \
                     not clusters_left:
                 # It lived in one of the run's clusters, all deleted now.
@@ -444,3 +442,84 @@ class Cleaner(object):
 def cleanup(cloud, journal=None, prefix=None, **kwargs):
     """Delete everything of a run; returns a :class:`Result`."""
     return Cleaner(cloud, journal=journal, prefix=prefix, **kwargs).run()
+
+
+# -- every stale run ---------------------------------------------------------
+
+def age_filter(hours, now=None):
+    """Select items created ``hours`` ago or earlier.
+
+    An item of unknown age is selected only when ``hours`` is 0.
+    """
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+
+    def select(item):
+        created = cloud_mod.parse_time(item.get('created_at') or
+                                       item.get('creation_time'))
+        if created is None:
+            return hours == 0
+        return (now - created).total_seconds() >= hours * 3600.0
+    return select
+
+
+def sweep_stale(cloud, target, journal_dir=None, older_than=6.0,
+                timeout_scale=1.0, clock=time.monotonic, sleep=time.sleep,
+                report=None, warn=None):
+    """Clean every finished or crashed run on ``target``.
+
+    First the runs whose journals (in ``journal_dir``) name this target
+    and still list resources; then the runs found only by their ``mcst-``
+    names, for what is older than ``older_than`` hours. Runs still active
+    are left alone.
+
+    :param report: ``report(run_id, result)`` after each run's cleanup.
+    :param warn: ``warn(message)`` for a journal that cannot be read.
+    :returns: the number of resources left behind.
+    """
+    report = report or (lambda run_id, result: None)
+    warn = warn or (lambda message: None)
+    leftovers = 0
+    active = set()
+    done = set()
+    for path in journal_mod.find_journals(journal_dir):
+        try:
+            j = journal_mod.Journal.read(path)
+        except journal_mod.JournalError as e:
+            warn(str(e))
+            continue
+        if j.is_active():
+            active.add(j.run_id)
+            continue
+        if j.ended and not j.pending():
+            continue
+        if (j.target or {}).get('kind') != target.get('kind') or \
+                (j.target or {}).get('name') != target.get('name'):
+            continue
+        journal = journal_mod.Journal(path, j.run_id)
+        res = Cleaner(
+            cloud, journal=journal,
+            prefix=journal_mod.name_prefix(j.run_id),
+            timeout_scale=timeout_scale, sleep=sleep, clock=clock).run()
+        report(j.run_id, res)
+        if not res.leftovers:
+            journal.end()
+        journal.close()
+        leftovers += len(res.leftovers)
+        done.add(j.run_id)
+    found = set()
+    for c in cloud.list_clusters(journal_mod.NAME_PREFIX):
+        found.add(journal_mod.run_id_of(c.get('name')))
+    for t in cloud.list_templates(journal_mod.NAME_PREFIX):
+        found.add(journal_mod.run_id_of(t.get('name')))
+    for s in cloud.list_stacks(journal_mod.NAME_PREFIX):
+        found.add(journal_mod.run_id_of(s.get('stack_name')))
+    for run_id in sorted(r for r in found if r):
+        if run_id in active or run_id in done:
+            continue
+        res = Cleaner(
+            cloud, prefix=journal_mod.name_prefix(run_id),
+            timeout_scale=timeout_scale, sleep=sleep, clock=clock,
+            select=age_filter(older_than)).run()
+        report(run_id, res)
+        leftovers += len(res.leftovers)
+    return leftovers

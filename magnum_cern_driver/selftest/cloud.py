@@ -264,16 +264,6 @@ class Cloud(object):
         except CloudError as e:
             return {'error': str(e)}
 
-    def magnum_services(self):
-        """Conductors as Magnum sees them (binary, host, state)."""
-        try:
-            body = self._magnum('GET', '/mservices').json()
-        except CloudError as e:
-            return {'error': str(e)}
-        return [{k: s.get(k) for k in ('binary', 'host', 'state',
-                                       'disabled')}
-                for s in body.get('mservices', [])]
-
     # -- Glance and Nova --------------------------------------------------
     def find_image(self, name_or_id):
         try:

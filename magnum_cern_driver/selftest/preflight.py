@@ -33,6 +33,9 @@ import socket
 
 import yaml
 
+from magnum_cern_driver import budget
+from magnum_cern_driver import labels as labels_mod
+from magnum_cern_driver.selftest import artifact_check as check_mod
 from magnum_cern_driver.selftest import cloud as cloud_mod
 from magnum_cern_driver.selftest import plan as plan_mod
 
@@ -101,11 +104,6 @@ def heat_budget(steps, masters=1, labels=None, nodegroups=1):
     if not steps:
         return {'skipped': 'no steps'}
     largest = max(s.size for s in steps)
-    try:
-        from magnum_cern_driver import budget
-    except ImportError as e:
-        return {'skipped': 'magnum_cern_driver.budget not available (%s)'
-                % e, 'workers': largest, 'masters': masters}
     try:
         res = budget.count(masters, largest, nodegroups=nodegroups,
                            labels=labels)
@@ -385,7 +383,6 @@ class Preflight(object):
         labels.update(self.labels)
         kube = labels.get('kube_tag')
         if not kube:
-            from magnum_cern_driver import labels as labels_mod
             kube = labels_mod.SCHEMA['kube_tag'].default
             sources['kubernetes'] = 'driver default kube_tag'
         else:
@@ -469,8 +466,6 @@ def artifact_check(doc, cloud, template=None, labels=None, skip=False,
     :raises PreflightError: when an artifact is missing or did not answer
         (recorded in ``doc`` first).
     """
-    from magnum_cern_driver.selftest import artifact_check as check_mod
-
     merged = dict((template or {}).get('labels') or {})
     merged.update(labels or {})
     check, results = check_mod.preflight_check(

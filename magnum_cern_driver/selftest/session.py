@@ -33,10 +33,10 @@ from magnum_cern_driver.selftest import cloud as cloud_mod
 from magnum_cern_driver.selftest import exitcodes
 from magnum_cern_driver.selftest import journal as journal_mod
 from magnum_cern_driver.selftest import ladder as ladder_mod
+from magnum_cern_driver.selftest.load import phase as load_phase
 from magnum_cern_driver.selftest import preflight as preflight_mod
 from magnum_cern_driver.selftest import report as report_mod
 from magnum_cern_driver.selftest.report import jsonfmt
-from magnum_cern_driver.selftest.report import terminal
 
 TOOL = 'magnum-cern-selftest'
 LOG = logging.getLogger(__name__)
@@ -120,20 +120,24 @@ class SignalGuard(object):
         self._old = {}
 
 
-def template_spec(args, run_id, image_id):
-    """The cluster template a run creates when none is given."""
-    labels = dict(args.labels or {})
+def template_spec(options, run_id, image_id):
+    """The cluster template a run creates when none is given.
+
+    :param options: :class:`.options.RunOptions`.
+    """
+    o = options
+    labels = dict(o.labels or {})
     spec = {'name': '%stemplate' % journal_mod.name_prefix(run_id),
             'coe': cloud_mod.COE, 'image_id': image_id,
             'driver': cloud_mod.DRIVER_NAME, 'server_type': 'vm',
-            'network_driver': args.network_driver, 'labels': labels,
-            'public': False, 'master_lb_enabled': bool(args.master_lb),
-            'floating_ip_enabled': bool(args.external_network)}
-    for key, value in (('flavor_id', args.flavor),
-                       ('master_flavor_id', args.master_flavor),
-                       ('keypair_id', args.keypair),
-                       ('external_network_id', args.external_network),
-                       ('docker_volume_size', args.docker_volume_size)):
+            'network_driver': o.network_driver, 'labels': labels,
+            'public': False, 'master_lb_enabled': bool(o.master_lb),
+            'floating_ip_enabled': bool(o.external_network)}
+    for key, value in (('flavor_id', o.flavor),
+                       ('master_flavor_id', o.master_flavor),
+                       ('keypair_id', o.keypair),
+                       ('external_network_id', o.external_network),
+                       ('docker_volume_size', o.docker_volume_size)):
         if value:
             spec[key] = value
     return spec
@@ -293,18 +297,18 @@ class Session(object):
     """A run of the self-test.
 
     :param cloud: the adapter (already connected; or a fake).
-    :param args: parsed options (see cli).
+    :param options: :class:`.options.RunOptions`.
     :param steps: the plan.
     :param reference: plan.Reference used.
     """
 
-    def __init__(self, cloud, args, steps, reference, run_id=None,
+    def __init__(self, cloud, options, steps, reference, run_id=None,
                  secrets=(), target=None, guard=None, view=None,
                  baseline=None, out=None, clock=time.monotonic,
                  journal_dir=None, rehearsal_facts=None, load_runner=None,
                  poll=(2.0, 30.0), sleep=time.sleep):
         self.cloud = cloud
-        self.args = args
+        self.options = options
         self.steps = steps
         self.reference = reference
         self.run_id = run_id or journal_mod.new_run_id()
@@ -332,22 +336,14 @@ class Session(object):
         else:
             self.out.write(text + '\n')
 
-    def _options(self):
-        a = self.args
-        keys = ('max_nodes', 'sizes', 'concurrency', 'cluster_template',
-                'labels',
-                'keep', 'timeout_scale', 'continue_on_failure', 'masters',
-                'skip_load', 'load_target_rps', 'baseline', 'reference',
-                'image', 'flavor', 'master_flavor', 'network_driver')
-        return {k: getattr(a, k, None) for k in keys}
-
     def new_result(self):
         return {
             'schema': jsonfmt.SCHEMA_ID,
             'schema_version': jsonfmt.SCHEMA_VERSION,
             'tool_version': tool_version(), 'run_id': self.run_id,
             'started_at': utcnow(), 'finished_at': None,
-            'target': dict(self.target), 'options': self._options(),
+            'target': dict(self.target),
+            'options': self.options.recorded(),
             'reference': self.reference.as_dict(),
             'plan': [s.as_dict() for s in self.steps],
             'preflight': None, 'fingerprint': None, 'sizes': [],
@@ -358,15 +354,14 @@ class Session(object):
 
     # -- phases ---------------------------------------------------------------
     def preflight(self, template_spec_fn=None):
-        a = self.args
+        o = self.options
         spec = None
-        if not a.cluster_template:
+        if not o.cluster_template:
             spec = template_spec_fn
         pf = preflight_mod.Preflight(
-            self.cloud, self.steps, template=a.cluster_template,
-            template_spec=spec, masters=a.masters, keep=a.keep,
-            versions={'heat': getattr(a, 'heat_version', None),
-                      'magnum': getattr(a, 'magnum_version', None)},
+            self.cloud, self.steps, template=o.cluster_template,
+            template_spec=spec, masters=o.masters, keep=o.keep,
+            versions={'heat': o.heat_version, 'magnum': o.magnum_version},
             rehearsal=self.rehearsal_facts)
         try:
             doc = pf.run()
@@ -387,8 +382,8 @@ class Session(object):
         return created['uuid']
 
     def _load_phase(self, kept, journal):
-        a = self.args
-        if getattr(a, 'skip_load', False):
+        o = self.options
+        if o.skip_load:
             return {'verdict': 'skipped', 'reason': '--skip-load',
                     'steps': [], 'checks': []}
         if kept is None:
@@ -397,19 +392,11 @@ class Session(object):
         if self.guard.stop.is_set():
             return {'verdict': 'skipped', 'reason': 'interrupted',
                     'steps': [], 'checks': []}
-        try:
-            if self.load_runner is not None:
-                run = self.load_runner
-            else:
-                from magnum_cern_driver.selftest.load import phase
-                run = phase.run
-        except ImportError as e:
-            return {'verdict': 'skipped', 'reason': 'load phase not '
-                    'available: %s' % e, 'steps': [], 'checks': []}
+        run = self.load_runner or load_phase.run
         options = {'run_id': self.run_id, 'cluster': kept.get('name'),
                    'nodes': kept.get('size')}
-        if getattr(a, 'load_target_rps', None):
-            options['target_rps'] = a.load_target_rps
+        if o.load_target_rps:
+            options['target_rps'] = o.load_target_rps
         if self.cloud.hollow:
             kind = 'local'
         else:
@@ -443,14 +430,14 @@ class Session(object):
     def _cleanup(self, journal):
         result = cleanup_mod.Cleaner(
             self.cloud, journal=journal, prefix=self.prefix,
-            timeout_scale=self.args.timeout_scale, clock=self.clock,
+            timeout_scale=self.options.timeout_scale, clock=self.clock,
             sleep=self.sleep, progress=self.say).run()
         return result
 
     # -- the run --------------------------------------------------------------
     def run(self, journal=None):
         """Run everything after a successful preflight; returns result."""
-        a = self.args
+        o = self.options
         result = self.new_result()
         self.result = result
         result['preflight'] = self.preflight_doc
@@ -464,15 +451,15 @@ class Session(object):
         command = self.cleanup_command()
         ladder = None
         try:
-            if a.cluster_template:
+            if o.cluster_template:
                 template_id = self.template.get('uuid')
             else:
                 template_id = self._create_template(journal)
             ladder = ladder_mod.Ladder(
                 self.cloud, journal, self.steps, template_id, self.run_id,
-                masters=a.masters, timeout_scale=a.timeout_scale,
-                continue_on_failure=a.continue_on_failure, keep=a.keep,
-                keep_for_load=not getattr(a, 'skip_load', False),
+                masters=o.masters, timeout_scale=o.timeout_scale,
+                continue_on_failure=o.continue_on_failure, keep=o.keep,
+                keep_for_load=not o.skip_load,
                 stop=self.guard.stop, view=self.view, clock=self.clock,
                 sleep=self.sleep,
                 min_poll=self.poll[0], max_poll=self.poll[1],
@@ -494,7 +481,7 @@ class Session(object):
         deleted = list(ladder.deleted) if ladder else []
         leftovers = list(ladder.leftovers) if ladder else []
         kept = []
-        if a.keep and not self.guard.stop.is_set():
+        if o.keep and not self.guard.stop.is_set():
             kept = [e.as_dict() for e in journal.pending()]
             self.say('kept on request: %d resource(s); remove with: %s'
                      % (len(kept), command))
@@ -532,7 +519,3 @@ class Session(object):
     def write_reports(self, output_dir):
         paths = report_mod.write_all(self.result, output_dir, self.secrets)
         return paths
-
-
-def summary_text(result):
-    return terminal.summary(result)

@@ -21,6 +21,8 @@ import time
 import uuid
 
 from magnum_cern_driver.selftest.load import aggregate
+from magnum_cern_driver.selftest.load import kube
+from magnum_cern_driver.selftest.load import local
 from magnum_cern_driver.selftest.load import procs
 
 DEFAULTS = {
@@ -83,10 +85,8 @@ def options_for(kind, options=None):
 
 def make_runner(kind, opts, journal, progress):
     if kind == 'local':
-        from magnum_cern_driver.selftest.load import local
         return local.LocalRunner(opts, journal, progress)
     if kind == 'kubernetes':
-        from magnum_cern_driver.selftest.load import kube
         return kube.KubernetesRunner(opts, journal, progress)
     raise ValueError('unknown load runner kind: %r' % (kind,))
 
@@ -229,7 +229,6 @@ def cleanup_resource(kind, name, meta):
             procs.stop_pid(int(pid), argv[0])
         return not pid or not procs.alive(int(pid), argv[0])
     if kind == 'namespace':
-        from magnum_cern_driver.selftest.load import kube
         return kube.delete_namespace(meta.get('kubeconfig'), name,
                                      wait_s=meta.get('wait_s', 120))
     raise ValueError('not a load-phase resource kind: %r' % (kind,))

@@ -9,7 +9,7 @@
 #    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 #    License for the specific language governing permissions and limitations
 #    under the License.
-"""The live terminal view and the end-of-run summary.
+"""The live terminal view, the end-of-run summary, the subcommands' text.
 
 On a terminal the current size is redrawn in place (one line per cluster:
 state, elapsed against target, a progress bar); otherwise (CI logs) only
@@ -189,3 +189,78 @@ def summary(result):
         if c['status'] in ('fail', 'error'):
             lines.append('FAILED %s: %s' % (c['name'], c.get('message')))
     return '\n'.join(lines) + '\n'
+
+
+# -- the text output of the subcommands ---------------------------------------
+
+def plan(steps, reference_name, masters, timeout_scale, need, budget):
+    """The ladder a dry run would climb.
+
+    :param need: peak quota need (``plan.quota_need``).
+    :param budget: Heat budget of the largest size
+        (``preflight.heat_budget``).
+    """
+    lines = ['plan (reference %s), %d master(s) per cluster, timeouts x%g:'
+             % (reference_name, masters, timeout_scale),
+             '%6s %5s %8s %10s %12s  %s' % (
+                 'size', 'conc', 'clusters', 'target min', 'timeout min',
+                 'source')]
+    for s in steps:
+        lines.append('%6d %5d %8d %10.2f %12.1f  %s' % (
+            s.size, s.concurrency, s.clusters, s.target_minutes,
+            s.timeout_minutes(timeout_scale), s.target_source))
+    lines.append('peak quota need: %s' % ', '.join(
+        '%s %d' % kv for kv in sorted(need.items())))
+    if 'total_resources' in budget:
+        lines.append('Heat: %d workers -> %s resources; heat.conf '
+                     'max_resources_per_stack >= %s (or -1)' % (
+                         budget['workers'], budget['total_resources'],
+                         budget['max_resources_per_stack']))
+    else:
+        lines.append('Heat budget: %s' % (budget.get('skipped') or
+                                          budget.get('error')))
+    return '\n'.join(lines) + '\n'
+
+
+def preflight(doc):
+    """A preflight document: one line per check, then known defects."""
+    lines = []
+    for c in doc['checks']:
+        mark = ('skip' if c['skipped'] else 'ok' if c['ok'] else
+                'FAIL' if c['severity'] == 'error' else 'warn')
+        lines.append('%-5s %-28s %s' % (mark, c['name'], c['message']))
+    for d in doc.get('defects') or []:
+        lines.append('defect %s (%s %s): %s\n  fix: %s' % (
+            d['id'], d['component'], d['version'], d.get('symptom'),
+            d.get('fix')))
+    return ''.join(line + '\n' for line in lines)
+
+
+def comparison(res):
+    """A comparison of two comparable results (``baseline.compare``)."""
+    lines = []
+    for k, (old, new) in sorted(res['version_changes'].items()):
+        lines.append('version %s: %s -> %s' % (k, old, new))
+    for entry in res['sizes']:
+        for row in entry['rows']:
+            lines.append('%6d %-15s %10s -> %-10s x%-6s %s' % (
+                entry['size'], row['metric'], row['baseline'],
+                row['current'], row['ratio'],
+                'REGRESSION' if row['regression'] else 'ok'))
+        if entry.get('note'):
+            lines.append('%6d %s' % (entry['size'], entry['note']))
+    for row in res['load']:
+        lines.append('  load %-15s %10s -> %-10s x%-6s %s' % (
+            row['metric'], row['baseline'], row['current'], row['ratio'],
+            'REGRESSION' if row['regression'] else 'ok'))
+    return ''.join(line + '\n' for line in lines)
+
+
+def cleanup(res):
+    """What a cleanup deleted and what it left (``cleanup.Result``)."""
+    lines = ['deleted %s %s' % (d['kind'], d.get('name') or d.get('id'))
+             for d in res.deleted]
+    lines.extend('LEFT %s %s (%s): %s' % (
+        x['kind'], x.get('name') or '', x.get('id') or '', x.get('reason'))
+        for x in res.leftovers)
+    return ''.join(line + '\n' for line in lines)

@@ -326,33 +326,3 @@ class FakeCloud(object):
 
     def empty(self):
         return not any(self.everything().values())
-
-
-class Args(object):
-    """The options a Session reads (as the CLI would parse them)."""
-
-    def __init__(self, **kwargs):
-        self.max_nodes = 16
-        self.sizes = None
-        self.concurrency = None
-        self.cluster_template = None
-        self.keep = False
-        self.timeout_scale = 1.0
-        self.continue_on_failure = False
-        self.masters = 1
-        self.skip_load = True
-        self.load_target_rps = None
-        self.baseline = None
-        self.reference = None
-        self.image = None
-        self.flavor = None
-        self.master_flavor = None
-        self.keypair = None
-        self.external_network = None
-        self.network_driver = 'flannel'
-        self.docker_volume_size = None
-        self.master_lb = False
-        self.labels = {}
-        self.heat_version = None
-        self.magnum_version = None
-        self.__dict__.update(kwargs)

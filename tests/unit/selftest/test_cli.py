@@ -14,7 +14,6 @@
 import io
 import json
 import os
-import shlex
 import time
 
 import fixtures
@@ -24,6 +23,7 @@ from magnum_cern_driver.selftest import cli
 from magnum_cern_driver.selftest import cloud as cloud_mod
 from magnum_cern_driver.selftest import exitcodes
 from magnum_cern_driver.selftest import journal as journal_mod
+from magnum_cern_driver.selftest import ladder as ladder_mod
 from tests.unit.selftest import fakes
 
 
@@ -188,38 +188,6 @@ class TestDefaultCommand(testtools.TestCase):
         self.assertEqual(['--help'], w(['--help'], parser))
 
 
-class TestOpenTarget(testtools.TestCase):
-    def test_rehearsal_state_dir_wins_over_a_single_cloud(self):
-        # With one cloud in clouds.yaml, naming a rehearsal must still
-        # target the rehearsal (the functional tests rely on it).
-        self.useFixture(fixtures.MockPatch(
-            'magnum_cern_driver.selftest.cloud.resolve_target',
-            return_value=('cloud', 'prod')))
-        self.useFixture(fixtures.MockPatch(
-            'magnum_cern_driver.selftest.rehearsal.ensure_up',
-            side_effect=RuntimeError('rehearsal asked for')))
-        args = cli.build_parser().parse_args(
-            ['--rehearsal-state-dir', '/tmp/x', 'preflight'])
-        e = self.assertRaises(cloud_mod.ConfigError, cli.open_target, args)
-        self.assertIn('rehearsal asked for', str(e))
-
-
-class TestRehearsalHint(testtools.TestCase):
-    def test_only_for_the_rehearsal(self):
-        self.assertIsNone(cli.rehearsal_hint({'kind': 'cloud',
-                                              'name': 'prod'}))
-
-    def test_names_the_state_dir_quoted(self):
-        hint = cli.rehearsal_hint({'kind': 'rehearsal',
-                                   'state_dir': '/tmp/a b'})
-        command = hint.split('stop it with: ', 1)[1]
-        self.assertEqual(['magnum-cern-selftest', 'rehearsal', '--state-dir',
-                          '/tmp/a b', 'down'], shlex.split(command))
-        hint = cli.rehearsal_hint({'kind': 'rehearsal'})
-        self.assertTrue(hint.endswith(
-            'stop it with: magnum-cern-selftest rehearsal down'), hint)
-
-
 class TestSubcommands(CliBase):
     def test_dry_run_creates_nothing(self):
         self.assertEqual(0, self.main('--max-nodes', '1000', '--dry-run'))
@@ -334,7 +302,6 @@ class TestSubcommands(CliBase):
                       self.stdout.getvalue())
         # A crashed run's kubeconfig dir (client keys) stays while
         # something is left, and goes with the last of it.
-        from magnum_cern_driver.selftest import ladder as ladder_mod
         workdir = ladder_mod.default_workdir(rid)
         os.makedirs(workdir)
         self.cloud.stuck_delete_names.clear()

@@ -9,7 +9,7 @@
 #    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 #    License for the specific language governing permissions and limitations
 #    under the License.
-"""The journal and cleanup (from the journal, from the name prefix)."""
+"""The journal of a run."""
 
 import json
 import os
@@ -17,10 +17,7 @@ import os
 import fixtures
 import testtools
 
-from magnum_cern_driver.selftest import cleanup as cleanup_mod
-from magnum_cern_driver.selftest import cloud as cloud_mod
 from magnum_cern_driver.selftest import journal as journal_mod
-from tests.unit.selftest import fakes
 
 RUN_ID = 'r2611220300-abcd'
 PREFIX = journal_mod.name_prefix(RUN_ID)
@@ -98,179 +95,3 @@ class TestJournal(testtools.TestCase):
         self.assertRaises(journal_mod.JournalError,
                           journal_mod.Journal.read,
                           os.path.join(self.tmp, 'missing.jsonl'))
-
-
-class TestCleanup(testtools.TestCase):
-    def setUp(self):
-        super().setUp()
-        self.tmp = self.useFixture(fixtures.TempDir()).path
-        self.clock = fakes.FakeClock()
-        self.cloud = fakes.FakeCloud(self.clock)
-        self.path = os.path.join(self.tmp, 'run.jsonl')
-
-    def _populate(self, journal=None, n=3, size=16):
-        tmpl = self.cloud.create_template({'name': PREFIX + 'template'})
-        if journal is not None:
-            journal.record('template', tmpl['name'], {'uuid': tmpl['uuid']})
-        for i in range(n):
-            name = '%ss%04d-%02d' % (PREFIX, size, i)
-            if journal is not None:
-                journal.record('cluster', name, {'size': size})
-            uuid = self.cloud.create_cluster(name, tmpl['uuid'], size)
-            if journal is not None:
-                journal.record('cluster', name, {'uuid': uuid})
-        # Somebody else's cluster must survive.
-        self.cloud.create_cluster('prod-cluster', 'x', 3)
-
-    def _cleaner(self, **kw):
-        return cleanup_mod.Cleaner(self.cloud, clock=self.clock,
-                                   sleep=self.clock.sleep, **kw)
-
-    def test_from_journal(self):
-        j = journal_mod.Journal(self.path, RUN_ID)
-        self._populate(j)
-        res = self._cleaner(journal=j, prefix=PREFIX).run()
-        left = self.cloud.everything()
-        self.assertEqual(['prod-cluster'], left['clusters'])
-        self.assertEqual([], left['templates'])
-        self.assertEqual(1, len(left['stacks']))
-        self.assertEqual([], res.leftovers)
-        self.assertEqual([], j.pending())
-
-    def test_from_journal_without_prefix_listing(self):
-        j = journal_mod.Journal(self.path, RUN_ID)
-        self._populate(j)
-        res = self._cleaner(journal=j).run()
-        self.assertEqual(['prod-cluster'],
-                         self.cloud.everything()['clusters'])
-        self.assertEqual([], res.leftovers)
-
-    def test_from_prefix_alone(self):
-        # Another machine: no journal, only the run id.
-        self._populate(None)
-        res = self._cleaner(prefix=PREFIX).run()
-        left = self.cloud.everything()
-        self.assertEqual(['prod-cluster'], left['clusters'])
-        self.assertEqual([], left['templates'])
-        self.assertEqual([], res.leftovers)
-        self.assertEqual(4, len([d for d in res.deleted
-                                 if d['kind'] in ('cluster', 'template')]))
-
-    def test_leaked_application_credentials_are_deleted(self):
-        self.cloud.leak_appcreds = True
-        j = journal_mod.Journal(self.path, RUN_ID)
-        self._populate(j, n=2)
-        res = self._cleaner(journal=j, prefix=PREFIX).run()
-        self.assertEqual([], res.leftovers)
-        left = self.cloud.everything()['appcreds']
-        # Only the credential of somebody else's cluster stays.
-        self.assertEqual(1, len(left))
-        prod = [c['uuid'] for c in self.cloud.list_clusters()
-                if c['name'] == 'prod-cluster'][0]
-        self.assertIn(prod, left[0])
-
-    def test_entry_whose_create_never_reached_magnum(self):
-        j = journal_mod.Journal(self.path, RUN_ID)
-        j.record('cluster', PREFIX + 's0002-00', {'size': 2})
-        res = self._cleaner(journal=j, prefix=PREFIX).run()
-        self.assertEqual([], res.leftovers)
-        self.assertEqual([], j.pending())
-
-    def test_delete_failed_is_retried(self):
-        self.cloud.delete_failures = 2
-        self._populate(None, n=2)
-        res = self._cleaner(prefix=PREFIX).run()
-        self.assertEqual([], res.leftovers)
-        deletes = [c for c in self.cloud.calls if c[0] == 'delete_cluster']
-        self.assertGreaterEqual(len(deletes), 6)
-
-    def test_dropped_delete_request_is_asked_again(self):
-        self._populate(None, n=1)
-        self.cloud.dropped_deletes = 2
-        start = self.clock()
-        res = self._cleaner(prefix=PREFIX).run()
-        self.assertEqual([], res.leftovers)
-        self.assertEqual(['prod-cluster'],
-                         self.cloud.everything()['clusters'])
-        # Well before the 300 s delete timeout.
-        self.assertLess(self.clock() - start, 120)
-
-    def test_leftovers_listed_when_delete_keeps_failing(self):
-        self._populate(None, n=2)
-        stuck = PREFIX + 's0016-01'
-        self.cloud.stuck_delete_names.add(stuck)
-        res = self._cleaner(prefix=PREFIX, max_attempts=3).run()
-        names = [x['name'] for x in res.leftovers]
-        self.assertIn(stuck, names)
-        # Its template cannot go while the cluster stays.
-        self.assertIn(PREFIX + 'template',
-                      self.cloud.everything()['templates'])
-
-    def _unlistable(self, method):
-        def fail(*args, **kwargs):
-            raise cloud_mod.CloudError('Magnum 503')
-        self.useFixture(fixtures.MockPatchObject(self.cloud, method, fail))
-
-    def test_unlistable_clusters_leave_everything_listed_as_left(self):
-        # The step releases already forgot the clusters; only the
-        # template is journaled. A failed listing must not say "clean".
-        j = journal_mod.Journal(self.path, RUN_ID)
-        tmpl = self.cloud.create_template({'name': PREFIX + 'template'})
-        j.record('template', tmpl['name'], {'uuid': tmpl['uuid']})
-        self._unlistable('list_clusters')
-        res = self._cleaner(journal=j, prefix=PREFIX).run()
-        kinds = sorted(x['kind'] for x in res.leftovers)
-        self.assertEqual(['cluster', 'template'], kinds)
-        self.assertEqual([PREFIX + 'template'],
-                         [e.name for e in j.pending()])
-
-    def test_unlistable_stacks_and_templates_are_leftovers(self):
-        self._populate(None, n=1)
-        self._unlistable('list_stacks')
-        self._unlistable('list_templates')
-        res = self._cleaner(prefix=PREFIX).run()
-        self.assertEqual(['stack', 'template'],
-                         sorted(x['kind'] for x in res.leftovers))
-        self.assertIn('cannot list stacks: Magnum 503',
-                      [x['reason'] for x in res.leftovers])
-
-    def test_app_credential_that_could_not_be_deleted_stays_journaled(self):
-        j = journal_mod.Journal(self.path, RUN_ID)
-        self.cloud.appcreds['ac1'] = {'id': 'ac1', 'name': PREFIX + 'ac'}
-        j.record('appcred', PREFIX + 'ac', {'id': 'ac1'})
-
-        def refuse(ident):
-            raise cloud_mod.CloudError('Keystone 500')
-        self.useFixture(fixtures.MockPatchObject(
-            self.cloud, 'delete_app_credential', refuse))
-        res = self._cleaner(journal=j, prefix=PREFIX).run()
-        self.assertEqual([PREFIX + 'ac'],
-                         [x['name'] for x in res.leftovers])
-        self.assertEqual([PREFIX + 'ac'], [e.name for e in j.pending()])
-
-    def test_delete_timeout_scales_with_size(self):
-        self.assertGreater(cleanup_mod.delete_timeout(1000),
-                           cleanup_mod.delete_timeout(2))
-        self.assertEqual(2 * cleanup_mod.delete_timeout(16),
-                         cleanup_mod.delete_timeout(16, scale=2))
-
-    def test_backoff(self):
-        b = cleanup_mod.Backoff(initial=2, factor=2, maximum=10)
-        self.assertEqual([2, 4, 8, 10, 10], [b.next() for _ in range(5)])
-
-    def test_partial_release_keeps_other_clusters(self):
-        j = journal_mod.Journal(self.path, RUN_ID)
-        self._populate(j, n=3)
-        keep = PREFIX + 's0016-02'
-        names = set(e.name for e in j.pending('cluster')) - {keep}
-        self._cleaner(journal=j, prefix=PREFIX, names=names).run()
-        left = self.cloud.everything()
-        self.assertEqual(sorted([keep, 'prod-cluster']), left['clusters'])
-        self.assertEqual([PREFIX + 'template'], left['templates'])
-        self.assertEqual([keep], [e.name for e in j.pending('cluster')])
-
-    def test_unknown_kinds_are_leftovers(self):
-        j = journal_mod.Journal(self.path, RUN_ID)
-        j.record('volume', 'v1', {'id': 'vol-1'})
-        res = self._cleaner(journal=j, prefix=PREFIX).run()
-        self.assertEqual(['v1'], [x['name'] for x in res.leftovers])

@@ -21,6 +21,7 @@ import fixtures
 import testtools
 
 from magnum_cern_driver.selftest import exitcodes
+from magnum_cern_driver.selftest import options as options_mod
 from magnum_cern_driver.selftest import plan as plan_mod
 from magnum_cern_driver.selftest import report
 from magnum_cern_driver.selftest.report import html
@@ -43,17 +44,18 @@ def make_result(tmp, baseline=None, fail=False, max_nodes=16,
         cloud.fail_names.add('mcst-%s-s0016-01' % RUN_ID)
         # A reason that leaks the secret must not reach any report.
         cloud.fail_names.add('mcst-%s-s0016-02' % RUN_ID)
-    args = fakes.Args(max_nodes=max_nodes, skip_load=load is None,
-                      labels={'registry_mirror': 'example.org'})
+    opts = options_mod.RunOptions(
+        max_nodes=max_nodes, skip_load=load is None,
+        labels={'registry_mirror': 'example.org'})
     steps = plan_mod.build(max_nodes)
     guard = session_mod.SignalGuard('cmd', stream=io.StringIO())
     guard.stop = fakes.FakeEvent(clock)
     sess = session_mod.Session(
-        cloud, args, steps, plan_mod.load_reference(), run_id=RUN_ID,
+        cloud, opts, steps, plan_mod.load_reference(), run_id=RUN_ID,
         guard=guard, out=io.StringIO(), clock=clock, sleep=clock.sleep,
         journal_dir=tmp, baseline=baseline, secrets=[SECRET],
         load_runner=load)
-    sess.preflight(lambda: session_mod.template_spec(args, RUN_ID, 'img-1'))
+    sess.preflight(lambda: session_mod.template_spec(opts, RUN_ID, 'img-1'))
     result = sess.run()
     return sess, result
 
