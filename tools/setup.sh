@@ -1,15 +1,21 @@
 #!/bin/bash
 # Set up a development/operator machine (Debian): system packages for the
 # local rehearsal, the load test and the linters, and a virtual environment
-# in .venv with this package, Magnum, Heat, Keystone and Glance.
+# in .venv with this package, Magnum, Heat, Keystone and Glance (the
+# 'rehearsal' extra of setup.cfg) and the test tools.
 #
 # Usage: tools/setup.sh            (idempotent; run as root or with sudo)
+#
+# It prints one line per step; the output of apt-get and pip (hundreds of
+# build warnings) goes to a log file, $VENV/setup.log, whose last lines are
+# shown when a step fails.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 TOP=$(pwd)
 VENV=${MAGNUM_CERN_VENV:-$TOP/.venv}
 PYTHON=${PYTHON:-python3}
+LOG=$VENV/setup.log
 
 APT_PACKAGES=(
     rabbitmq-server mariadb-server   # rehearsal: message bus and database
@@ -29,6 +35,24 @@ as_root() {
     fi
 }
 
+# step DESCRIPTION COMMAND...: run COMMAND with its output in the log.
+step() {
+    local what=$1
+    shift
+    echo "setup: $what"
+    printf '\n=== %s: %s\n' "$(date -u +%FT%TZ)" "$what" >>"$LOG"
+    if ! "$@" >>"$LOG" 2>&1; then
+        echo "setup: FAILED: $what; the last lines of $LOG:" >&2
+        tail -n 25 "$LOG" | sed 's/^/    /' >&2
+        echo "setup: full log: $LOG" >&2
+        exit 1
+    fi
+}
+
+mkdir -p "$VENV"
+: >"$LOG"
+echo "setup: log: $LOG"
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null \
@@ -37,7 +61,6 @@ for pkg in "${APT_PACKAGES[@]}"; do
     fi
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-    echo "setup: installing Debian packages: ${missing[*]}"
     # The rehearsal runs private RabbitMQ, MariaDB and nginx instances on
     # ports of its own: keep the packages' system services from starting
     # (policy-rc.d), and leave an existing policy alone.
@@ -51,9 +74,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
         as_root chmod 755 "$policy"
         created_policy=1
     fi
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    step "apt-get update" as_root apt-get update -q
+    step "installing Debian packages: ${missing[*]}" \
+        as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
     if [ "$created_policy" -eq 1 ]; then
         as_root rm -f "$policy"
         trap - EXIT
@@ -73,15 +97,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
                 ;;
         esac
     done
+else
+    echo "setup: Debian packages: all ${#APT_PACKAGES[@]} installed"
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
-    echo "setup: creating $VENV"
-    "$PYTHON" -m venv "$VENV"
+    step "creating $VENV" "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q -U pip wheel
-echo "setup: installing Python packages (this takes a minute)"
-"$VENV/bin/pip" install -q -e "$TOP" \
-    -r "$TOP/test-requirements.txt" \
-    -r "$TOP/tools/rehearsal-requirements.txt" tox
+step "upgrading pip and wheel" "$VENV/bin/pip" install -U pip wheel
+step "installing Python packages (this takes a minute)" \
+    "$VENV/bin/pip" install -e "${TOP}[rehearsal]" \
+    -r "$TOP/test-requirements.txt" tox
 echo "setup: done. The self-test is $VENV/bin/magnum-cern-selftest"
