@@ -89,9 +89,6 @@ def redaction_values(secrets, spec=None):
     values = [secrets.ca_key, secrets.bootstrap_token,
               secrets.app_cred_secret, secrets.etcd_ca_key,
               secrets.front_proxy_ca_key, secrets.sa_key]
-    if secrets.ca_key:
-        # Derived from the CA key (formerly in the masters' user data).
-        values.append(userdata.certificate_key(secrets.ca_key))
     if spec is not None:
         # The secrets also travel compressed, in the user data's archive:
         # an error that echoed it must not show it either.

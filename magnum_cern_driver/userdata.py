@@ -357,18 +357,6 @@ def _pem(secrets, name, kind):
     return value
 
 
-def certificate_key(ca_key):
-    """A value derived from the CA key (formerly kubeadm's certificate key).
-
-    No longer written to user data: control-plane nodes get the shared
-    keys themselves and join without ``--certificate-key``. Kept for
-    callers that redact it from output.
-    """
-    digest = hashlib.sha256(b'magnum-cern-driver kubeadm-certs\0')
-    digest.update(ca_key.encode('utf-8'))
-    return digest.hexdigest()
-
-
 def vrrp_router_id(cluster_uuid):
     """keepalived's virtual_router_id (1-255) for a cluster's API VIP."""
     digest = hashlib.sha256(cluster_uuid.encode('utf-8')).digest()

@@ -81,13 +81,7 @@ def standins():
 
 def _replacements():
     """[(stand-in text, placeholder)], longest first."""
-    from magnum_cern_driver import userdata
     pairs = [_standin(name)[1:] for name in params_mod.Secrets.FIELDS]
-    derive = getattr(userdata, 'certificate_key', None)
-    if derive is not None and 'ca_key' in params_mod.Secrets.FIELDS:
-        # kubeadm's --certificate-key, derived from the CA key
-        pairs.append((derive(standins()['ca_key']),
-                      '<secret:certificate_key>'))
     return sorted(pairs, key=lambda p: -len(p[0]))
 
 

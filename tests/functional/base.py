@@ -26,6 +26,7 @@ import time
 
 from heatclient import client as heat_client
 from magnumclient import client as magnum_client
+from magnumclient import exceptions as magnum_exc
 import openstack
 import testtools
 
@@ -112,6 +113,29 @@ class RehearsalTestCase(FunctionalTestCase):
         super().setUp()
         if self.skip_reason:
             self.skipTest(self.skip_reason)
+
+    def make_template(self, name, **fields):
+        """A cluster template on the rehearsal's image and flavors.
+
+        Deleted when the test ends (after the clusters made later, which
+        are cleaned up first).
+        """
+        kwargs = dict(name=name, coe='kubernetes',
+                      image_id=self.reh.image_name, server_type='vm',
+                      network_driver='flannel', flavor_id='m1.small',
+                      master_flavor_id='m1.medium',
+                      master_lb_enabled=False, floating_ip_enabled=False,
+                      labels={})
+        kwargs.update(fields)
+        ct = self.magnum.cluster_templates.create(**kwargs)
+        self.addCleanup(self.delete_template, ct.uuid)
+        return ct
+
+    def delete_template(self, uuid_):
+        try:
+            self.magnum.cluster_templates.delete(uuid_)
+        except magnum_exc.NotFound:
+            pass
 
     def app_cred_names(self):
         """Names of the member user's application credentials."""

@@ -41,22 +41,7 @@ class TestClusterLifecycle(base.RehearsalTestCase):
         return 'e2e-%s-%s' % (kind, uuid.uuid4().hex[:8])
 
     def _template(self, **extra):
-        kwargs = dict(name=self._name('ct'), coe='kubernetes',
-                      image_id=self.reh.image_name, server_type='vm',
-                      network_driver='flannel', flavor_id='m1.small',
-                      master_flavor_id='m1.medium',
-                      master_lb_enabled=False, floating_ip_enabled=False,
-                      labels={})
-        kwargs.update(extra)
-        ct = self.magnum.cluster_templates.create(**kwargs)
-        self.addCleanup(self._delete_template, ct.uuid)
-        return ct
-
-    def _delete_template(self, uuid_):
-        try:
-            self.magnum.cluster_templates.delete(uuid_)
-        except magnum_exc.NotFound:
-            pass
+        return self.make_template(self._name('ct'), **extra)
 
     def _cluster(self, template, name=None, masters=1, workers=2):
         cluster = self.magnum.clusters.create(

@@ -38,20 +38,8 @@ class TestHighlyAvailableVip(base.RehearsalTestCase):
 
     def _template(self, kind, labels):
         """A template for several masters with the HA endpoint wanted."""
-        ct = self.magnum.cluster_templates.create(
-            name=self._name(kind), coe='kubernetes',
-            image_id=self.reh.image_name, server_type='vm',
-            network_driver='flannel', flavor_id='m1.small',
-            master_flavor_id='m1.medium', master_lb_enabled=True,
-            floating_ip_enabled=False, labels=labels)
-        self.addCleanup(self._delete_template, ct.uuid)
-        return ct
-
-    def _delete_template(self, uuid_):
-        try:
-            self.magnum.cluster_templates.delete(uuid_)
-        except magnum_exc.NotFound:
-            pass
+        return self.make_template(self._name(kind), master_lb_enabled=True,
+                                  labels=labels)
 
     def _gone(self, uuid_):
         try:

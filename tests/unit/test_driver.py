@@ -266,14 +266,16 @@ class CreateTest(DriverTestBase):
 
 class SecretValuesTest(DriverTestBase):
 
-    def test_derived_certificate_key_is_redacted_too(self):
-        from magnum_cern_driver import userdata
+    def test_every_key_and_credential_is_redacted(self):
         secrets = params.Secrets(ca_key='-----BEGIN KEY-----\nabc\n',
                                  bootstrap_token='abcdef.0123456789abcdef',
-                                 app_cred_secret='s3cr3t-s3cr3t')
+                                 app_cred_secret='s3cr3t-s3cr3t',
+                                 sa_key='-----BEGIN KEY-----\nsa\n')
         values = driver.Driver._secret_values(secrets)
-        self.assertIn(userdata.certificate_key(secrets.ca_key), values)
-        self.assertIn(secrets.app_cred_secret, values)
+        for value in (secrets.ca_key, secrets.bootstrap_token,
+                      secrets.app_cred_secret, secrets.sa_key):
+            self.assertIn(value, values)
+        self.assertNotIn('', values)
 
 
 class DeleteTest(DriverTestBase):

@@ -294,13 +294,6 @@ class SecretsTest(testtools.TestCase):
         self.assertEqual(cert, files['/etc/magnum-cern/secrets/ca.crt'][1])
         self.assertEqual(key, files['/etc/magnum-cern/secrets/ca.key'][1])
 
-    def test_certificate_key(self):
-        _cert, key = sandbox.shared_ca()
-        value = userdata.certificate_key(key)
-        self.assertRegex(value, '^[0-9a-f]{64}$')
-        self.assertEqual(value, userdata.certificate_key(key))
-        self.assertNotEqual(value, userdata.certificate_key(key + 'x'))
-
 
 class EnvironmentFileTest(testtools.TestCase):
 

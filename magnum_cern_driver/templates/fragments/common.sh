@@ -144,16 +144,6 @@ yaml_str() {
     printf '"%s"' "$1"
 }
 
-# image_repo DEFAULT_REGISTRY PATH: where nodes pull PATH from. With a
-# registry_mirror, the mirror prefix replaces the registry host.
-image_repo() {
-    if [ -n "$REGISTRY_MIRROR" ]; then
-        printf '%s/%s' "$REGISTRY_MIRROR" "$2"
-    else
-        printf '%s/%s' "$1" "$2"
-    fi
-}
-
 # retry N DELAY COMMAND...: run COMMAND until it succeeds, N times at most.
 retry() {
     local tries=$1 delay=$2 i

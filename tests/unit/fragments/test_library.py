@@ -94,14 +94,6 @@ class LibraryTest(testtools.TestCase):
                 proc = self.bash('[[ $V =~ $%s ]]' % name, V=value)
                 self.assertNotEqual(0, proc.returncode, (name, value))
 
-    def test_image_repo(self):
-        proc = self.bash('image_repo ghcr.io flannel-io/flannel',
-                         REGISTRY_MIRROR='')
-        self.assertEqual('ghcr.io/flannel-io/flannel', proc.stdout)
-        proc = self.bash('image_repo ghcr.io flannel-io/flannel',
-                         REGISTRY_MIRROR='m.example.org/p')
-        self.assertEqual('m.example.org/p/flannel-io/flannel', proc.stdout)
-
     def test_retry(self):
         proc = self.bash('sleep() { :; }\nn=0\n'
                          'f() { n=$((n + 1)); [ "$n" -ge 3 ]; }\n'
