@@ -176,7 +176,9 @@ def is_stalled(reason):
 
 
 def transient_reason(error):
-    return ('Heat status not available, will retry: %s' % error)[:1000]
+    """Heat did not answer the poll (down, unreachable, 5xx)."""
+    return ('Heat unreachable or failing, status not updated, will retry: '
+            '%s' % error)[:1000]
 
 
 def missing_stack_reason(stack_id):

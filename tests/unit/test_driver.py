@@ -686,6 +686,10 @@ class OtherOperationsTest(DriverTestBase):
         self.assertEqual([], stack.patches)
 
     def test_rotate_ca_not_supported_and_keeps_the_ca(self):
+        spawned = []
+        self.useFixture(fixtures.MonkeyPatch(
+            'magnum_cern_driver.refusal._spawn',
+            lambda fn, *args: spawned.append(fn)))
         stack, cluster = self.complete()
         old = {f: getattr(cluster, f) for f in driver._CERT_REFS}
         cert_manager.generate_certificates_to_cluster(cluster,
@@ -701,6 +705,8 @@ class OtherOperationsTest(DriverTestBase):
             self.assertRaises(exception.X509KeyPairNotFound,
                               objects.X509KeyPair.get_by_uuid, self.admin,
                               new[f])
+        # the conductor's UPDATE_FAILED is undone afterwards (test_refusal)
+        self.assertEqual(1, len(spawned))
 
     def test_rotate_credential_not_supported(self):
         self.assertRaises(exception.NotSupported,

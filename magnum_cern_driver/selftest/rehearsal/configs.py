@@ -55,6 +55,10 @@ DEFAULT_MAX_RESOURCES_PER_STACK = 2048
 # One engine worker per core; on 2 cores a second worker did not make a
 # single stack faster, but it serves API reads while the first is busy.
 DEFAULT_HEAT_ENGINE_WORKERS = 2
+# [cern_driver] stall_after and stall_check_interval of the rehearsal's
+# conductor (seconds): the production defaults are 300 and 60.
+REHEARSAL_STALL_AFTER = 90
+REHEARSAL_STALL_CHECK_INTERVAL = 15
 
 # Stand-in resource types: real type -> the stand-in type the plugin
 # registers (same property and attribute schema).
@@ -349,6 +353,11 @@ def render_magnum(layout):
                if layout.settings.get('worker_shard_size') else {}),
             'heat_endpoint_interface': 'public',
             'heat_region_name': REGION,
+            # Hollow nodes: Heat moves on every few seconds here, so a
+            # stall shows in minutes; the fault tests rely on it
+            # (docs/rehearsal.md).
+            'stall_after': REHEARSAL_STALL_AFTER,
+            'stall_check_interval': REHEARSAL_STALL_CHECK_INTERVAL,
         },
     })
 
