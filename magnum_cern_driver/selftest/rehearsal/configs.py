@@ -58,7 +58,7 @@ DEFAULT_HEAT_ENGINE_WORKERS = 2
 # [cern_driver] stall_after and stall_check_interval of the rehearsal's
 # conductor (seconds): the production defaults are 300 and 60.
 REHEARSAL_STALL_AFTER = 90
-REHEARSAL_STALL_CHECK_INTERVAL = 15
+REHEARSAL_STALL_CHECK_INTERVAL = 30
 
 # Stand-in resource types: real type -> the stand-in type the plugin
 # registers (same property and attribute schema).
