@@ -156,7 +156,8 @@ def compare(current, baseline):
             entry['note'] = 'not run this time'
             out['sizes'].append(entry)
             continue
-        if _built(base) and cur.get('status') in ('fail', 'timeout'):
+        if _built(base) and cur.get('status') in ('fail', 'timeout',
+                                                  'stalled'):
             entry['note'] = 'built in the baseline, %s now' % cur['status']
             out['regressions'].append('size %d: %s' % (size, entry['note']))
         if _built(base) and _built(cur):

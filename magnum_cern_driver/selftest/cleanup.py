@@ -242,8 +242,9 @@ class Cleaner(object):
 
     def _cluster_statuses(self, state):
         if self.prefix:
+            # With details: a leftover's reason is Magnum's status_reason.
             return {c['uuid']: c for c in self.cloud.list_clusters(
-                self.prefix)}
+                self.prefix, detail=True)}
         out = {}
         for uuid in state:
             c = self.cloud.get_cluster(uuid)

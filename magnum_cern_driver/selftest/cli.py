@@ -153,8 +153,8 @@ def _plan_args(p):
 def build_parser():
     top = Parser(prog=PROG, description=__doc__.split('\n\n')[0],
                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                 epilog='Exit codes: 0 ok, 1 error, 2 timeout, 3 target '
-                 'missed, 4 regression, 5 resources left behind.')
+                 epilog='Exit codes: 0 ok, 1 error, 2 timeout or stalled, 3 '
+                 'target missed, 4 regression, 5 resources left behind.')
     _common(top)
     sub = top.add_subparsers(dest='command', metavar='COMMAND',
                              parser_class=Parser)

@@ -414,11 +414,16 @@ class Cloud(object):
         except NotFound:
             return None
 
-    def list_clusters(self, prefix=None):
+    def list_clusters(self, prefix=None, detail=False):
+        """The clusters (named ``prefix``...), one page of 1000 per call.
+
+        ``detail``: ``/clusters/detail``, whose entries also carry
+        ``status_reason`` (the plain list leaves it out), still one call.
+        """
         out = []
         marker = None
         while True:
-            url = '/clusters?limit=1000'
+            url = '/clusters%s?limit=1000' % ('/detail' if detail else '')
             if marker:
                 url += '&marker=%s' % marker
             body = self._magnum('GET', url).json()

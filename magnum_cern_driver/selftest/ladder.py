@@ -18,8 +18,20 @@ between ``min_poll`` and ``max_poll`` seconds), so a 20-minute wait costs
 few calls while a 2-minute one stays precise. Per cluster: API accept
 latency, time to CREATE_COMPLETE, time in each status, time until every
 node is Ready (skipped with a reason where nodes are hollow), and the
-failure reason. A failed or timed-out size stops the climb unless
-``continue_on_failure``. A set ``stop`` event (SIGINT/SIGTERM) stops
+failure reason. A failed, timed-out or stalled size stops the climb
+unless ``continue_on_failure``.
+
+Stalls: the driver's status poll writes a cluster ``status_reason``
+starting with :data:`magnum_cern_driver.status.STALLED_PREFIX` when Heat
+has made no progress for ``[cern_driver] stall_after`` (the status stays
+CREATE_IN_PROGRESS; the prefix goes away when progress resumes). The
+ladder lists clusters with their details (``/clusters/detail``, still one
+call per round) to see it. A stalled cluster is marked stalled but kept
+under watch; once every unsettled cluster of the size is stalled, the
+size ends at once (instead of waiting for its timeout, three times the
+target) and those clusters get the outcome ``stalled`` with the driver's
+text (the stuck resources). A cluster whose prefix disappears before that
+goes on as usual. A set ``stop`` event (SIGINT/SIGTERM) stops
 creating at once; the caller then deletes everything.
 """
 
@@ -42,12 +54,26 @@ PASS = 'pass'
 TARGET_MISSED = 'target missed'
 FAIL = 'fail'
 TIMEOUT = 'timeout'
+STALLED = 'stalled'
 INTERRUPTED = 'interrupted'
 SKIPPED = 'skipped'
 
 
 def cluster_name(run_id, size, index):
     return '%ss%04d-%02d' % (journal_mod.name_prefix(run_id), size, index)
+
+
+def is_stalled(reason):
+    """True if a cluster's status_reason says its stack is stalled.
+
+    The driver's own test (:func:`magnum_cern_driver.status.is_stalled`),
+    imported on first use: the driver's status module pulls in Magnum,
+    which the self-test's other commands do not need at start-up.
+    """
+    if not reason:
+        return False
+    from magnum_cern_driver import status as status_mod
+    return status_mod.is_stalled(reason)
 
 
 def _quantile(values, q):
@@ -81,8 +107,9 @@ def summarize_step(step, results):
     The size passes when every cluster reached CREATE_COMPLETE (and, where
     checked, all its nodes Ready) within its timeout and the *median* time
     to CREATE_COMPLETE is within the target. Any failure makes the size
-    'fail'; otherwise any timeout makes it 'timeout'; an interrupted size is
-    'interrupted'.
+    'fail'; otherwise any stalled cluster makes it 'stalled' (with the
+    stuck resources in the reason); otherwise any timeout makes it
+    'timeout'; an interrupted size is 'interrupted'.
     """
     minutes = [r['create_seconds'] / 60.0 for r in results
                if r.get('create_seconds') is not None]
@@ -98,6 +125,7 @@ def summarize_step(step, results):
         'complete': counts.get(PASS, 0),
         'failed': counts.get(FAIL, 0),
         'timeout': counts.get(TIMEOUT, 0),
+        'stalled': counts.get(STALLED, 0),
         'interrupted': counts.get(INTERRUPTED, 0),
         'median_minutes': _r(_quantile(minutes, 0.5)),
         'p90_minutes': _r(_quantile(minutes, 0.9)),
@@ -117,6 +145,12 @@ def summarize_step(step, results):
         status = FAIL
         reason = '%d of %d clusters failed: %s' % (
             summary['failed'], len(results), '; '.join(reasons)[:400])
+    elif summary['stalled']:
+        reasons = sorted(set(r.get('status_reason') or r['status']
+                             for r in results if r['outcome'] == STALLED))
+        status = STALLED
+        reason = '%d of %d clusters stalled: %s' % (
+            summary['stalled'], len(results), '; '.join(reasons)[:600])
     elif summary['timeout']:
         status = TIMEOUT
         reason = '%d of %d clusters not ready within %.1f min' % (
@@ -160,6 +194,23 @@ class _Tracked(object):
         self.stack_id = None
         self.coe_version = None
         self.ended_at = None
+        # Stall periods the driver reported: [{'since', 'until'}] (ladder
+        # seconds; 'until' None while it lasts).
+        self.stalls = []
+
+    @property
+    def stalled(self):
+        return bool(self.stalls) and self.stalls[-1]['until'] is None
+
+    def observe_stall(self, reason, at):
+        """Record the driver's stall report (or its end) at ``at``."""
+        if is_stalled(reason):
+            if not self.stalled:
+                self.stalls.append({'since': round(at, 2), 'until': None})
+            self.reason = reason
+        elif self.stalled:
+            self.stalls[-1]['until'] = round(at, 2)
+            self.reason = reason
 
     @property
     def done(self):
@@ -192,6 +243,7 @@ class _Tracked(object):
             'ended_at': _r(end),
             'polls': self.polls, 'stack_id': self.stack_id,
             'coe_version': self.coe_version,
+            'stalls': [dict(p) for p in self.stalls],
         }
 
 
@@ -308,7 +360,8 @@ class Ladder(object):
         prefix = journal_mod.name_prefix(self.run_id)
         live = [t for t in tracked_list if not t.done]
         try:
-            listed = {c['uuid']: c for c in self.cloud.list_clusters(prefix)}
+            listed = {c['uuid']: c for c in self.cloud.list_clusters(
+                prefix, detail=True)}
         except cloud_mod.CloudError as e:
             self._emit('message', 'poll failed, will retry: %s' % e)
             listed = None
@@ -346,12 +399,32 @@ class Ladder(object):
                 detail = self.cloud.get_cluster(t.uuid) or {}
                 self._finish(t, FAIL, detail.get('status_reason') or
                              c.get('status_reason') or c.get('status'))
-            elif now >= deadline_at:
-                detail = self.cloud.get_cluster(t.uuid) or {}
-                self._finish(t, TIMEOUT, 'still %s after %.1f min%s' % (
-                    c.get('status'), t.timeout_minutes,
-                    (': %s' % detail['status_reason'])
-                    if detail.get('status_reason') else ''))
+            else:
+                t.observe_stall(c.get('status_reason'), now)
+                if now >= deadline_at:
+                    self._timed_out(t, c)
+        self._end_stalled(tracked_list)
+
+    def _timed_out(self, t, listed):
+        if t.stalled:
+            self._finish(t, STALLED)
+            return
+        detail = self.cloud.get_cluster(t.uuid) or {}
+        self._finish(t, TIMEOUT, 'still %s after %.1f min%s' % (
+            listed.get('status'), t.timeout_minutes,
+            (': %s' % detail['status_reason'])
+            if detail.get('status_reason') else ''))
+
+    def _end_stalled(self, tracked_list):
+        """End the size early once every unsettled cluster is stalled.
+
+        Waiting longer would only wait for the timeout: Heat has made no
+        progress on any of them for the driver's ``stall_after``.
+        """
+        pending = [t for t in tracked_list if t.uuid and not t.done]
+        if pending and all(t.stalled for t in pending):
+            for t in pending:
+                self._finish(t, STALLED)
 
     def run_step(self, step):
         timeout = step.timeout_minutes(self.timeout_scale)
@@ -435,7 +508,7 @@ class Ladder(object):
             self._release(tracked, keep_one)
             if keep_one is not None:
                 self.kept = keep_one.as_dict(self._now())
-            if out['status'] in (FAIL, TIMEOUT) and \
+            if out['status'] in (FAIL, TIMEOUT, STALLED) and \
                     not self.continue_on_failure:
                 stopped_reason = ('stopped climbing: size %d %s'
                                   % (step.size, out['status']))

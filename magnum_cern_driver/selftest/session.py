@@ -267,6 +267,9 @@ def exit_code(result):
         codes.append({'fail': exitcodes.ERROR,
                       'interrupted': exitcodes.ERROR,
                       'timeout': exitcodes.TIMEOUT,
+                      # Heat made no progress: the run would have timed
+                      # out, only sooner and with the stuck resources.
+                      'stalled': exitcodes.TIMEOUT,
                       'target missed': exitcodes.TARGET_MISSED}.get(
                           s.get('status')))
     if result.get('interrupted'):

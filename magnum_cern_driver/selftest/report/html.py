@@ -31,6 +31,7 @@ STATUS_COLORS = {
 OTHER_COLOR = '#fb8c00'
 VERDICT_COLORS = {'pass': '#2e7d32', 'target missed': '#ef6c00',
                   'fail': '#c62828', 'timeout': '#ad1457',
+                  'stalled': '#ad1457',
                   'interrupted': '#6a1b9a', 'skipped': '#757575'}
 MAX_TIMELINE_ROWS = 400
 
@@ -90,7 +91,7 @@ def deploy_plot(result, width=760, height=380):
         for r in s.get('results') or []:
             if r.get('create_seconds') is not None:
                 points.append((s['size'], r['create_seconds'] / 60.0))
-            elif r.get('outcome') in ('fail', 'timeout'):
+            elif r.get('outcome') in ('fail', 'timeout', 'stalled'):
                 failed[s['size']] = failed.get(s['size'], 0) + 1
         m = (s.get('summary') or {}).get('median_minutes')
         if m is not None:
@@ -252,10 +253,16 @@ def _table(headers, rows):
     return '\n'.join(out)
 
 
-def _status_cell(status):
+def _status_cell(status, like=None):
+    """``status`` coloured as ``like`` (default: as itself)."""
     cls = {'pass': 'ok', 'fail': 'bad', 'error': 'bad',
-           'skipped': 'muted'}.get(status, 'warn')
+           'skipped': 'muted'}.get(like or status, 'warn')
     return '<span class="%s">%s</span>' % (cls, esc(status))
+
+
+# A cluster's outcome, coloured as the check it makes.
+OUTCOME_LIKE = {'timeout': 'fail', 'stalled': 'fail',
+                'interrupted': 'skipped'}
 
 
 def render(result):
@@ -307,9 +314,7 @@ def render(result):
             ['name', 'outcome', 'status', 'accept ms', 'create min',
              'nodes Ready min', 'time in status (s)', 'reason'],
             [[esc(r['name']), _status_cell(
-                {'timeout': 'fail', 'interrupted': 'skipped'}.get(
-                    r.get('outcome'), r.get('outcome'))) if r.get(
-                'outcome') != 'pass' else _status_cell('pass'),
+                r.get('outcome'), OUTCOME_LIKE.get(r.get('outcome'))),
               esc(r.get('status')), esc(_fmt(r.get('accept_ms'), 1)),
               esc(_fmt(None if r.get('create_seconds') is None
                        else r['create_seconds'] / 60.0)),

@@ -76,14 +76,21 @@ class LiveView(object):
         self._redraw(force=True)
 
     def cluster_update(self, step, t):
-        key = (t.status, t.outcome, t.ready_progress)
-        if self._last_state.get(t.name) != key:
+        stalled = getattr(t, 'stalled', False)
+        key = (t.status, t.outcome, t.ready_progress, stalled)
+        last = self._last_state.get(t.name)
+        if last != key:
             self._last_state[t.name] = key
             if not self.tty:
                 self._write('%s %s %s%s%s\n' % (
                     _mmss(self.clock() - self._t0), t.name, t.status,
                     ' (%s)' % t.outcome if t.outcome else '',
                     ' %s' % t.ready_progress if t.ready_progress else ''))
+            if stalled and not (last and last[3]):
+                # Said once per stall, in both modes: what is stuck.
+                self.message('%s: %s' % (t.name, t.reason))
+            elif last and last[3] and not stalled and not t.outcome:
+                self.message('%s: progress resumed' % t.name)
         self._redraw()
 
     def step_done(self, step, out):
@@ -110,7 +117,8 @@ class LiveView(object):
             elapsed = (now - self._t0) - t.requested_at
         target = self._step.target_minutes * 60.0
         frac = (elapsed or 0) / target if target else 0
-        state = t.outcome.upper() if t.outcome else t.status
+        state = t.outcome.upper() if t.outcome else (
+            'STALLED' if getattr(t, 'stalled', False) else t.status)
         return '  %-32s %-20s %s / %s %s %s' % (
             t.name, state[:20], _mmss(elapsed), _mmss(target),
             _bar(frac), t.ready_progress or '')
