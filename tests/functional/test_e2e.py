@@ -133,7 +133,7 @@ class TestClusterLifecycle(base.RehearsalTestCase):
         e = self.assertRaises(magnum_exc.BadRequest,
                               self.magnum.certificates.rotate_ca,
                               cluster_uuid=c.uuid)
-        self.assertIn('CA rotation', str(e))
+        self.assertIn('Rotating the CA', str(e))
 
         def restored():
             now = self.magnum.clusters.get(c.uuid)
