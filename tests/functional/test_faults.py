@@ -21,11 +21,14 @@ functional directory (quoted in docs/benchmarks.md).
 import datetime
 import json
 import os
+import subprocess
 import time
 import uuid
 
+import fixtures
 from magnumclient import exceptions as magnum_exc
 
+from magnum_cern_driver.selftest import exitcodes
 from magnum_cern_driver.selftest.rehearsal import configs
 from magnum_cern_driver import status
 from tests.functional import base
@@ -35,6 +38,9 @@ CREATE_TIMEOUT = 300
 DELETE_TIMEOUT = 300
 POLL_PERIOD = 10            # Magnum's sync_cluster_status spacing
 HEAT_API_OUTAGE = 60
+# From the stall report to the self-test's exit: its next round (10 s),
+# then deleting the stalled cluster and its template.
+SELFTEST_END = 300
 
 
 class TestFaults(base.RehearsalTestCase):
@@ -102,16 +108,62 @@ class TestFaults(base.RehearsalTestCase):
     def _ensure_running(self, service):
         self.addCleanup(self.reh.start_service, service)
 
+    def _inventory(self):
+        """Names of what the member user has in Magnum, Heat, Keystone."""
+        stacks = {s.stack_name for s in self.heat.stacks.list()
+                  if s.stack_status != 'DELETE_COMPLETE'}
+        return {'clusters': {c.name for c in self.magnum.clusters.list()},
+                'templates': {t.name for t in
+                              self.magnum.cluster_templates.list()},
+                'stacks': stacks, 'app_creds': self.app_cred_names()}
+
+    @staticmethod
+    def _reap(proc):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    @staticmethod
+    def _output(stream):
+        stream.flush()
+        stream.seek(0)
+        return stream.read()[-4000:]
+
     # -- tests --------------------------------------------------------------
     def test_killed_engine_worker_is_reported_stalled(self):
-        # Enough servers that each engine worker is busy with some when
-        # one of them dies; each takes BOOT_DELAY to "boot".
-        cluster = self._cluster(workers=16)
-        stack_id = self._stack_id(cluster.uuid)
+        """A killed engine worker, through the self-test.
+
+        The driver's poll reports the stall; the self-test ends the size
+        early as 'stalled', exits 2 (timeout) and deletes what it made.
+        """
+        work = self.useFixture(fixtures.TempDir()).path
+        before = self._inventory()
+        out = open(os.path.join(work, 'run.out'), 'w+')
+        self.addCleanup(out.close)
+        # One size of 16 workers (17 servers, BOOT_DELAY each), so that
+        # each engine worker is busy with some when one of them dies.
+        proc = subprocess.Popen(
+            base.selftest_command(
+                'run', '--rehearsal-state-dir', self.reh.state_dir,
+                '--journal-dir', os.path.join(work, 'journals'),
+                '--output-dir', os.path.join(work, 'reports'),
+                '--sizes', '16', '--concurrency', '1', '--skip-load'),
+            stdout=out, stderr=subprocess.STDOUT, env=base.selftest_env(),
+            cwd=work)
+        self.addCleanup(self._reap, proc)
+
+        def run_cluster():
+            for c in self.magnum.clusters.list():
+                if c.name.startswith('mcst-') and c.stack_id and \
+                        c.name not in before['clusters']:
+                    return c
+            return None
+        cluster = base.wait_for(run_cluster, 180, interval=1,
+                                what='the self-test cluster and its stack')
 
         def servers_busy():
             busy = self.heat.resources.list(
-                stack_id, nested_depth=5,
+                cluster.stack_id, nested_depth=5,
                 filters={'status': 'IN_PROGRESS'})
             return sum(1 for r in busy
                        if r.resource_type == 'OS::Nova::Server') >= 8
@@ -123,6 +175,9 @@ class TestFaults(base.RehearsalTestCase):
 
         def stalled():
             c = self._get(cluster.uuid)
+            if c is None:
+                self.fail('cluster deleted before the stall was seen: %s'
+                          % self._output(out))
             return c if status.is_stalled(c.status_reason) else None
         bound = (configs.REHEARSAL_STALL_AFTER
                  + configs.REHEARSAL_STALL_CHECK_INTERVAL
@@ -137,17 +192,32 @@ class TestFaults(base.RehearsalTestCase):
         since = datetime.datetime.strptime(
             since, '%Y-%m-%dT%H:%M:%SZ').replace(
                 tzinfo=datetime.timezone.utc).timestamp()
+        # Reported within stall_after + one poll of the moment the poll
+        # first saw the set unchanged.
+        self.assertLessEqual(reported_at - since,
+                             configs.REHEARSAL_STALL_AFTER + POLL_PERIOD + 5)
+
+        # The self-test: verdict, early end, exit 2, nothing left.
+        rc = proc.wait(timeout=SELFTEST_END)
+        ended_at = time.time()
         self._record(kill_to_report=round(reported_at - killed_at, 1),
                      unchanged_to_report=round(reported_at - since, 1),
+                     report_to_selftest_exit=round(ended_at - reported_at,
+                                                   1),
                      stall_after=configs.REHEARSAL_STALL_AFTER,
                      check_interval=configs.REHEARSAL_STALL_CHECK_INTERVAL)
-        # Reported within stall_after + one look + one poll of the moment
-        # the poll first saw the set unchanged.
-        self.assertLessEqual(
-            reported_at - since,
-            configs.REHEARSAL_STALL_AFTER
-            + configs.REHEARSAL_STALL_CHECK_INTERVAL + POLL_PERIOD + 5)
-        # cleanup (_delete_and_check) deletes it and checks nothing is left
+        self.assertEqual(exitcodes.TIMEOUT, rc, self._output(out))
+        with open(os.path.join(work, 'reports', 'result.json')) as f:
+            doc = json.load(f)
+        size = doc['sizes'][0]
+        self.assertEqual('stalled', size['status'])
+        (result,) = [r for r in size['results'] if r['name'] == c.name]
+        self.assertEqual('stalled', result['outcome'])
+        self.assertIn('OS::Nova::Server', result['status_reason'])
+        self.assertIsNone(self._get(cluster.uuid))
+        now = self._inventory()
+        self.assertEqual({k: [] for k in now},
+                         {k: sorted(now[k] - before[k]) for k in now})
 
     def test_conductor_killed_mid_create_and_restarted(self):
         cluster = self._cluster(workers=2)
