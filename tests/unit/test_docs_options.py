@@ -113,8 +113,10 @@ try:
         add(opts.list_opts())
     else:
         from heat.common import config
+        from heat.common import crypt
         import oslo_messaging.opts
         add(config.list_opts())
+        add(crypt.list_opts())
         add(oslo_messaging.opts.list_opts())
     from oslo_db import options as db_options
     add(db_options.list_opts())
