@@ -293,6 +293,13 @@ def render_heat(layout):
         'stack_domain_admin_password': layout.secrets['heat_domain_admin'],
         'deferred_auth_method': 'trusts',
         'auth_encryption_key': layout.secrets['heat_svc'][:32],
+        # Hidden parameters (the nodes' user data, which holds the cluster
+        # CA keys) and every resource property go to Heat's database
+        # encrypted with auth_encryption_key: heat/objects/raw_template.py
+        # (RawTemplate.encrypt_hidden_parameters) and
+        # heat/objects/resource_properties_data.py
+        # (ResourcePropertiesData.encrypt_properties_data). Off by default.
+        'encrypt_parameters_and_properties': True,
         'heat_metadata_server_url': layout.url('heat'),
         'heat_waitcondition_server_url': layout.url('heat', '/v1/'
                                                     'waitcondition'),

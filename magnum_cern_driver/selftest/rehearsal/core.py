@@ -215,6 +215,14 @@ class Rehearsal(object):
             self._rpc = bootstrap.RpcPing(self.layout)
         return self._rpc
 
+    def db_connection(self, database):
+        """A PyMySQL connection to one of the rehearsal's databases.
+
+        For tests that look at what a service stores (Heat's encrypted
+        columns, for example). The caller closes it.
+        """
+        return self._mysql(database)
+
     def _mysql(self, database=None):
         import pymysql
         return pymysql.connect(unix_socket=self.layout.mysql_socket,
