@@ -259,7 +259,7 @@ class TestStalled(LadderBase):
         r = size['results'][0]
         self.assertEqual('timeout', r['outcome'])
         self.assertEqual([], r['stalls'])
-        self.assertIn('Heat status not available', r['status_reason'])
+        self.assertIn('Heat unreachable', r['status_reason'])
         self.assertGreaterEqual(size['ended_at'],
                                 self.one()[0].timeout_minutes() * 60)
 
