@@ -214,6 +214,9 @@ def build_parser():
                      type=options_mod.positive_int('--shard-size'))
     bud.add_argument('--label', dest='label_list', action='append',
                      type=options_mod.label, default=[], metavar='KEY=VALUE')
+    bud.add_argument('--fixed-network', metavar='NAME_OR_ID',
+                     help='the cluster uses this existing network (no '
+                     'network, subnet or router of its own)')
     bud.add_argument('--format', choices=('table', 'json'),
                      default='table')
     bud.set_defaults(func=cmd_budget)
@@ -485,7 +488,8 @@ def cmd_budget(opts):
         res = budget.count(opts.masters, opts.workers,
                            nodegroups=opts.nodegroups,
                            labels=opts.labels or None,
-                           shard_size=opts.shard_size)
+                           shard_size=opts.shard_size,
+                           fixed_network=opts.fixed_network or '')
     except ValueError as e:
         return _fail(str(e))
     if opts.format == 'json':

@@ -119,7 +119,8 @@ def counts(tracked):
     """{complete, building, failed, waiting} of a step's clusters (pure).
 
     ``failed`` holds refusals, failures and timeouts; ``building`` is
-    requested and not settled; ``waiting`` not yet requested.
+    submitted (its request sent or about to be) and not settled;
+    ``waiting`` not yet submitted.
     """
     out = {'complete': 0, 'building': 0, 'failed': 0, 'waiting': 0}
     for t in tracked:
@@ -130,7 +131,7 @@ def counts(tracked):
         elif t.outcome is not None:
             out.setdefault(t.outcome, 0)
             out[t.outcome] += 1
-        elif t.requested_at is None:
+        elif t.requested_at is None and not getattr(t, 'submitted', False):
             out['waiting'] += 1
         else:
             out['building'] += 1
@@ -174,8 +175,51 @@ def submission(results, concurrency):
                    if r.get('requested_at') is not None)
     if not times:
         return {'first_batch_seconds': None, 'all_seconds': None,
-                'requests': 0}
+                'requests': 0, 'batch': 0}
     batch = times[:max(1, concurrency)]
     return {'first_batch_seconds': round(batch[-1] - batch[0], 2),
             'all_seconds': round(times[-1] - times[0], 2),
-            'requests': len(times)}
+            'requests': len(times), 'batch': len(batch)}
+
+
+class ProgressThrottle(object):
+    """When a fleet's count line is worth printing (plain output).
+
+    A line when the counts changed and ``every`` seconds passed since the
+    last one, and always the final one: a 1000-cluster fleet prints a few
+    hundred lines at most, not one per cluster and state.
+    """
+
+    def __init__(self, clock, every=10.0):
+        self.clock = clock
+        self.every = every
+        self._last = None
+        self._last_at = None
+
+    def due(self, step, tracked, final=False):
+        key = (step.number, step.size, tuple(sorted(
+            counts(tracked).items())))
+        now = self.clock()
+        if key == self._last and not final:
+            return False
+        if not final and self._last_at is not None and \
+                now - self._last_at < self.every:
+            return False
+        self._last, self._last_at = key, now
+        return True
+
+
+def spread_text(summary):
+    """``, first 50 requests over 0.8 s`` for a step summary, or ''."""
+    sub = (summary or {}).get('submission') or {}
+    if sub.get('first_batch_seconds') is None:
+        return ''
+    text = ', first %d requests over %.1f s' % (
+        sub.get('batch') or 0, sub['first_batch_seconds'])
+    if sub.get('all_seconds') is not None and \
+            sub.get('all_seconds') != sub['first_batch_seconds']:
+        text += ', all %d over %.1f s' % (sub.get('requests') or 0,
+                                          sub['all_seconds'])
+    if summary.get('reference_built') is not None:
+        text += ', reference built %d' % summary['reference_built']
+    return text

@@ -153,6 +153,8 @@ class _Tracked(object):
         self.masters = masters
         self.timeout_minutes = timeout_minutes
         self.uuid = None
+        # Handed to the create pool (its request may not be sent yet).
+        self.submitted = False
         self.status = 'NOT_CREATED'
         self.reason = None
         self.outcome = None
@@ -429,6 +431,7 @@ class Ladder(object):
             while waiting and flying < step.concurrency and \
                     not self.stop.is_set():
                 t = waiting.pop()
+                t.submitted = True
                 submitted.append(t)
                 submitter.submit(t)
                 flying += 1
