@@ -33,6 +33,8 @@ from magnum_cern_driver.selftest.load import phase as load_phase
 DELETE_BASE_SECONDS = 300
 DELETE_PER_NODE_SECONDS = 3
 MAX_DELETE_ATTEMPTS = 5
+# A cluster not deleting this long after its delete request is asked again.
+REASK_SECONDS = 20
 # A fleet's deletes queue: each more cluster adds this to every deadline.
 FLEET_DELETE_SECONDS = 2
 # A fleet's delete progress: a count line this often.
@@ -203,6 +205,7 @@ class Cleaner(object):
             for uuid, c in list(state.items()):
                 if uuid in outcomes:
                     c['attempts'] += 1
+                    c['asked_at'] = now
                     outcome, error = outcomes[uuid]
                     if error:
                         c['last_error'] = error
@@ -246,7 +249,11 @@ class Cleaner(object):
                     # although we asked (Magnum or the driver dropped the
                     # request, e.g. while the create was still running):
                     # ask again, with back-off.
-                    again = c['status'] != 'DELETE_IN_PROGRESS'
+                    # A busy conductor takes its time to start a delete:
+                    # asking again too soon would restart Heat's delete.
+                    again = c['status'] == 'DELETE_FAILED' or (
+                        c['status'] != 'DELETE_IN_PROGRESS' and
+                        now - c.get('asked_at', start) >= REASK_SECONDS)
                     if again and c['next_try'] is None and \
                             c['attempts'] < self.max_attempts:
                         c['next_try'] = now + min(

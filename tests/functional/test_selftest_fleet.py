@@ -35,10 +35,10 @@ from tests.functional import base
 
 CLUSTERS = 30
 CONCURRENCY = 10
-# The whole run (30 creates, 30 deletes); measured 2-3 minutes on a busy
-# 2-core machine.
-RUN_TIMEOUT = 600
-TARGET_SECONDS = 240
+# The whole run (30 creates, 30 deletes). Its time is recorded (detail
+# run_seconds; docs/benchmarks.md), not asserted: on a shared 2-core
+# machine it depends on the neighbours.
+RUN_TIMEOUT = 900
 
 
 class TestFleet(base.RehearsalTestCase):
@@ -111,7 +111,6 @@ class TestFleet(base.RehearsalTestCase):
         # The run's journal says it ended with nothing pending.
         self.assertTrue(_ended(os.path.join(
             self.journal_dir, '%s.jsonl' % doc['run_id'])))
-        self.assertLess(elapsed, TARGET_SECONDS)
 
 
 def _peak_in_flight(results):

@@ -402,3 +402,39 @@ class TestFixedNetwork(testtools.TestCase):
                               options_mod.RunOptions(fixed_network='two'),
                               cloud)
         self.assertIn('give --fixed-subnet', str(e))
+
+
+class TestBusyConductor(testtools.TestCase):
+    def test_delete_not_started_yet_is_not_asked_again_at_once(self):
+        # The conductor starts each delete 15 s after the request (a busy
+        # conductor): one request per cluster, not one per poll.
+        clock = fakes.FakeClock()
+        cloud = fakes.FakeCloud(clock)
+        prefix = journal_mod.name_prefix(RUN_ID)
+        for i in range(25):
+            cloud.create_cluster('%sf1-s0001-%04d' % (prefix, i), 't', 1)
+        clock.sleep(100)
+        asked = []
+        queued = {}
+        delete, listing = cloud.delete_cluster, cloud.list_clusters
+
+        def late_delete(ident):
+            asked.append(ident)
+            queued.setdefault(ident, clock())
+            return 'deleting'
+
+        def list_clusters(prefix=None):
+            for ident, at in list(queued.items()):
+                if clock() - at >= 15:
+                    delete(ident)
+                    del queued[ident]
+            return listing(prefix)
+        self.useFixture(fixtures.MockPatchObject(cloud, 'delete_cluster',
+                                                 late_delete))
+        self.useFixture(fixtures.MockPatchObject(cloud, 'list_clusters',
+                                                 list_clusters))
+        res = cleanup_mod.Cleaner(cloud, prefix=prefix, clock=clock,
+                                  sleep=clock.sleep).run()
+        self.assertEqual([], res.leftovers)
+        self.assertTrue(cloud.empty(), cloud.everything())
+        self.assertEqual(25, len(asked))
