@@ -33,8 +33,13 @@ from magnum_cern_driver.selftest.load import phase as load_phase
 DELETE_BASE_SECONDS = 300
 DELETE_PER_NODE_SECONDS = 3
 MAX_DELETE_ATTEMPTS = 5
-# A cluster not deleting this long after its delete request is asked again.
+# A cluster not deleting this long after its delete request is asked
+# again; plus REASK_PER_CLUSTER for each other cluster deleted with it (the
+# conductor works through the deletes one after another), at most
+# REASK_MAX_SECONDS.
 REASK_SECONDS = 20
+REASK_PER_CLUSTER = 2
+REASK_MAX_SECONDS = 120
 # A fleet's deletes queue: each more cluster adds this to every deadline.
 FLEET_DELETE_SECONDS = 2
 # A fleet's delete progress: a count line this often.
@@ -191,6 +196,8 @@ class Cleaner(object):
             state[uuid] = c
         # One list call a round, whatever the number of clusters.
         backoff = Backoff(maximum=10.0)
+        reask = min(REASK_SECONDS + REASK_PER_CLUSTER * (len(clusters) - 1),
+                    REASK_MAX_SECONDS)
         told = start
         while state:
             now = self.clock()
@@ -252,8 +259,9 @@ class Cleaner(object):
                     # A busy conductor takes its time to start a delete:
                     # asking again too soon would restart Heat's delete.
                     again = c['status'] == 'DELETE_FAILED' or (
-                        c['status'] != 'DELETE_IN_PROGRESS' and
-                        now - c.get('asked_at', start) >= REASK_SECONDS)
+                        c['status'] not in ('DELETE_IN_PROGRESS',
+                                            'DELETE_COMPLETE') and
+                        now - c.get('asked_at', start) >= reask)
                     if again and c['next_try'] is None and \
                             c['attempts'] < self.max_attempts:
                         c['next_try'] = now + min(

@@ -406,8 +406,8 @@ class TestFixedNetwork(testtools.TestCase):
 
 class TestBusyConductor(testtools.TestCase):
     def test_delete_not_started_yet_is_not_asked_again_at_once(self):
-        # The conductor starts each delete 15 s after the request (a busy
-        # conductor): one request per cluster, not one per poll.
+        # The conductor starts each delete 40 s after the request (a busy
+        # conductor working through 25 deletes): one request per cluster.
         clock = fakes.FakeClock()
         cloud = fakes.FakeCloud(clock)
         prefix = journal_mod.name_prefix(RUN_ID)
@@ -425,7 +425,7 @@ class TestBusyConductor(testtools.TestCase):
 
         def list_clusters(prefix=None):
             for ident, at in list(queued.items()):
-                if clock() - at >= 15:
+                if clock() - at >= 40:
                     delete(ident)
                     del queued[ident]
             return listing(prefix)
