@@ -113,6 +113,7 @@ def judge(metric, baseline, current):
 
 
 def _sizes(result):
+    """{size: step result}; of two steps of one size (fleets), the last."""
     return {s['size']: s for s in result.get('sizes', [])}
 
 
@@ -150,6 +151,13 @@ def compare(current, baseline):
             entry['note'] = ('not compared: concurrency %s vs %s'
                              % (base.get('concurrency'),
                                 cur.get('concurrency')))
+            out['sizes'].append(entry)
+            continue
+        if cur.get('clusters', cur.get('concurrency')) != \
+                base.get('clusters', base.get('concurrency')):
+            # Fleets: 100 clusters are not 1000 of the same size.
+            entry['note'] = ('not compared: %s clusters vs %s'
+                             % (base.get('clusters'), cur.get('clusters')))
             out['sizes'].append(entry)
             continue
         if cur.get('status') == 'skipped':

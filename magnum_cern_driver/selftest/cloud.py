@@ -301,6 +301,20 @@ class Cloud(object):
                 'ram': fl.ram, 'disk': fl.disk,
                 'ephemeral': getattr(fl, 'ephemeral', 0)}
 
+    def network_subnets(self, name_or_id):
+        """Ids of the subnets of a network (CloudError when not found)."""
+        if not self.has_service('network'):
+            raise CloudError('no network service to find network %s in'
+                             % name_or_id)
+        try:
+            net = self.conn.network.find_network(name_or_id,
+                                                 ignore_missing=True)
+        except Exception as e:
+            raise CloudError('network %s: %s' % (name_or_id, one_line(e)))
+        if net is None:
+            raise CloudError('network %s not found' % name_or_id)
+        return list(net.subnet_ids or [])
+
     # -- quotas -------------------------------------------------------------
     def quotas(self):
         """Quotas as the cloud tells them.

@@ -42,6 +42,7 @@ import time
 
 from magnum_cern_driver.selftest import cleanup as cleanup_mod
 from magnum_cern_driver.selftest import cloud as cloud_mod
+from magnum_cern_driver.selftest import fleet as fleet_mod
 from magnum_cern_driver.selftest import journal as journal_mod
 
 COMPLETE = 'CREATE_COMPLETE'
@@ -59,7 +60,15 @@ INTERRUPTED = 'interrupted'
 SKIPPED = 'skipped'
 
 
-def cluster_name(run_id, size, index):
+def cluster_name(run_id, size, index, step=None):
+    """``mcst-<run>-s0016-03``; a fleet step's ``mcst-<run>-f1-s0002-0042``.
+
+    Fleet steps carry their number: two steps of one size (the CNCF
+    reference) must not share names.
+    """
+    if step is not None and step.fleet:
+        return '%sf%d-s%04d-%04d' % (journal_mod.name_prefix(run_id),
+                                     step.number, size, index)
     return '%ss%04d-%02d' % (journal_mod.name_prefix(run_id), size, index)
 
 
@@ -178,6 +187,8 @@ class _Tracked(object):
         self.masters = masters
         self.timeout_minutes = timeout_minutes
         self.uuid = None
+        # Handed to the create pool (its request may not be sent yet).
+        self.submitted = False
         self.status = 'NOT_CREATED'
         self.reason = None
         self.outcome = None
@@ -296,7 +307,7 @@ class Ladder(object):
         return self.clock() - self.t0
 
     def _emit(self, method, *args):
-        if self.view is not None:
+        if self.view is not None and hasattr(self.view, method):
             getattr(self.view, method)(*args)
 
     def _wait(self, seconds):
@@ -308,6 +319,9 @@ class Ladder(object):
 
     # -- one step -------------------------------------------------------------
     def _create(self, step, tracked):
+        # Queued in the pool when a signal came: never sent.
+        if self.stop.is_set():
+            return
         meta = {'size': step.size, 'masters': self.masters,
                 'template': self.template_id}
         self.journal.record('cluster', tracked.name, meta)
@@ -328,8 +342,13 @@ class Ladder(object):
             tracked.ended_at = self._now()
             return
         tracked.accept_ms = (self.clock() - t0) * 1000.0
-        tracked.uuid = uuid
+        if not uuid:
+            tracked.outcome = FAIL
+            tracked.reason = 'create accepted without a cluster uuid'
+            tracked.ended_at = self._now()
+            return
         self.journal.record('cluster', tracked.name, {'uuid': uuid})
+        tracked.uuid = uuid
 
     def _finish(self, tracked, outcome, reason=None):
         tracked.outcome = outcome
@@ -358,7 +377,8 @@ class Ladder(object):
 
     def _poll(self, tracked_list, step_start):
         prefix = journal_mod.name_prefix(self.run_id)
-        live = [t for t in tracked_list if not t.done]
+        # Clusters whose create call has not returned are not polled yet.
+        live = [t for t in tracked_list if not t.done and t.uuid]
         try:
             listed = {c['uuid']: c for c in self.cloud.list_clusters(
                 prefix, detail=True)}
@@ -427,44 +447,91 @@ class Ladder(object):
                 self._finish(t, STALLED)
 
     def run_step(self, step):
+        """Build a step's clusters, ``step.concurrency`` in flight at once.
+
+        The first ``concurrency`` creates are sent together (a bounded
+        thread pool); each later one is sent when a cluster settles, so a
+        fleet larger than its concurrency keeps that many building.
+        """
         timeout = step.timeout_minutes(self.timeout_scale)
-        tracked = [_Tracked(cluster_name(self.run_id, step.size, i), step,
-                            self.masters, timeout)
+        tracked = [_Tracked(cluster_name(self.run_id, step.size, i, step),
+                            step, self.masters, timeout)
                    for i in range(step.clusters)]
         started = self._now()
         self._emit('step_started', step, tracked)
-        for t in tracked:
-            if self.stop.is_set():
-                break
-            self._create(step, t)
-            self._emit('cluster_update', step, t)
+        waiting = list(reversed(tracked))
+        submitter = fleet_mod.Submitter(
+            lambda t: self._create(step, t), step.concurrency)
         step_start = self.clock()
-        while not self.stop.is_set():
-            pending = [t for t in tracked if t.uuid and not t.done]
-            if not pending:
-                break
-            if self._wait(self.poll_interval(self.clock() - step_start)):
-                break
-            self._poll(tracked, step_start)
-            for t in tracked:
-                self._emit('cluster_update', step, t)
+        try:
+            self._build(step, tracked, waiting, submitter, step_start)
+        finally:
+            # Creates in flight end first: their ids reach the journal.
+            submitter.close()
+        for t in submitter.settled():
+            self._emit('cluster_update', step, t)
         now = self._now()
         for t in tracked:
             if not t.done:
-                if t.uuid or not self.stop.is_set():
+                if t.uuid or t.requested_at is not None:
                     self._finish(t, INTERRUPTED, 'interrupted')
                 else:
                     self._finish(t, INTERRUPTED, 'never requested '
                                  '(interrupted)')
         results = [t.as_dict(now) for t in tracked]
         summary, status, reason = summarize_step(step, results)
+        summary['submission'] = fleet_mod.submission(results,
+                                                     step.concurrency)
+        if step.reference_built is not None:
+            summary['reference_built'] = step.reference_built
         out = dict(step.as_dict())
         out.update({'timeout_minutes': round(timeout, 2), 'status': status,
                     'reason': reason, 'summary': summary,
                     'results': results, 'started_at': round(started, 2),
                     'ended_at': round(now, 2)})
+        self._emit('fleet_progress', step, tracked, True)
         self._emit('step_done', step, out)
         return out, tracked
+
+    def _build(self, step, tracked, waiting, submitter, step_start):
+        """Submit and poll until every cluster settled (or a stop)."""
+        submitted = []
+        last_poll = self.clock()
+        while not self.stop.is_set():
+            # Keep ``concurrency`` clusters in flight: submitted (the call
+            # may still run) and not settled.
+            flying = sum(1 for t in submitted if not t.done)
+            while waiting and flying < step.concurrency and \
+                    not self.stop.is_set():
+                t = waiting.pop()
+                t.submitted = True
+                submitted.append(t)
+                submitter.submit(t)
+                flying += 1
+            for t in submitter.settled():
+                self._emit('cluster_update', step, t)
+            building = any(t.uuid and not t.done for t in tracked)
+            if not waiting and submitter.running == 0 and not building:
+                break
+            self._emit('fleet_progress', step, tracked, False)
+            live = [t.requested_at for t in tracked
+                    if t.requested_at is not None and not t.done]
+            waited = (self._now() - min(live)) if live else \
+                self.clock() - step_start
+            due = last_poll + self.poll_interval(waited) - self.clock()
+            if submitter.running:
+                # Creates in flight: wake when one returns, to refill.
+                if due > 0 or not building:
+                    submitter.wait(min(max(due, 0.05), 1.0))
+                    continue
+            elif due > 0 and self._wait(due):
+                break
+            if self.stop.is_set():
+                break
+            self._poll(tracked, step_start)
+            last_poll = self.clock()
+            for t in tracked:
+                self._emit('cluster_update', step, t)
 
     # -- the climb ---------------------------------------------------------
     def _release(self, tracked, keep_one):

@@ -19,6 +19,8 @@ is inline (CSS, SVG); the file opens without a network.
 import html as html_mod
 import math
 
+from magnum_cern_driver.selftest.report import histogram
+
 STATUS_COLORS = {
     'REQUESTED': '#9e9e9e',
     'CREATE_IN_PROGRESS': '#1e88e5',
@@ -182,6 +184,9 @@ def timeline_plot(result, width=1000):
         for r in s.get('results') or []:
             if r.get('transitions'):
                 rows.append(r)
+    if len(rows) > histogram.OVER:
+        # A fleet: a row per cluster would be unreadable.
+        return histogram.plot(result, width=width)
     rows.sort(key=lambda r: (r.get('requested_at') or 0, r['name']))
     clipped = len(rows) > MAX_TIMELINE_ROWS
     rows = rows[:MAX_TIMELINE_ROWS]
@@ -253,6 +258,18 @@ def _table(headers, rows):
     return '\n'.join(out)
 
 
+def _spread(sub):
+    """First batch (and whole step) from first to last create request."""
+    if not sub or sub.get('first_batch_seconds') is None:
+        return '-'
+    text = '%s (first %s)' % (_fmt(sub['first_batch_seconds'], 1),
+                              sub.get('batch'))
+    if sub.get('all_seconds') != sub['first_batch_seconds']:
+        text += '; %s (all %s)' % (_fmt(sub.get('all_seconds'), 1),
+                                   sub.get('requests'))
+    return text
+
+
 def _status_cell(status, like=None):
     """``status`` coloured as ``like`` (default: as itself)."""
     cls = {'pass': 'ok', 'fail': 'bad', 'error': 'bad',
@@ -289,7 +306,7 @@ def render(result):
         '<h2>Sizes</h2>',
         _table(['size', 'concurrency', 'verdict', 'median min',
                 'p90 min', 'max min', 'target min', 'accept ms (median)',
-                'built', 'reason'],
+                'built', 'submission spread s', 'reason'],
                [[esc(s['size']), esc(s.get('concurrency')),
                  '<span style="color:%s">%s</span>' % (
                      VERDICT_COLORS.get(s.get('status'), '#000'),
@@ -304,6 +321,7 @@ def render(result):
                  esc('%s/%s' % ((s.get('summary') or {}).get('complete', 0),
                                 (s.get('summary') or {}).get('requested',
                                                              0))),
+                 esc(_spread((s.get('summary') or {}).get('submission'))),
                  esc(s.get('reason'))] for s in sizes]),
         '<h2>Cluster status timeline</h2>', timeline_plot(result),
     ]
