@@ -310,6 +310,8 @@ class Driver(driver.Driver):
             return False
         kwargs = {}
         if template_changed:
+            changed.update(params.retire_hidden(spec.template,
+                                                spec.parameters, current))
             kwargs = dict(template=spec.template, files=spec.files,
                           environment_files=spec.environment_files)
         try:

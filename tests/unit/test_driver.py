@@ -536,6 +536,15 @@ class NodeGroupTest(DriverTestBase):
         self.driver.delete_nodegroup(self.ctx, cluster, gpu)
         patch = stack.patches[-1]
         self.assertNotIn('ng_gpu_shard_0', patch['template']['resources'])
+        # Its hidden user data stays declared, emptied: Heat 27.0.1 with
+        # encrypted parameters fails on a hidden parameter leaving the
+        # template (params.retire_hidden).
+        self.assertEqual({'type': 'string', 'hidden': True, 'default': ''},
+                         {k: v for k, v in patch['template']['parameters'][
+                             'ng_gpu_user_data'].items()
+                          if k != 'description'})
+        self.assertEqual('', patch['parameters']['ng_gpu_user_data'])
+        self.assertNotIn('ng_gpu_flavor', patch['template']['parameters'])
         self.assertEqual('DELETE_IN_PROGRESS', self.nodegroup('gpu').status)
         self.cloud.set_status(stack.id, 'UPDATE_COMPLETE')
         cluster.status = 'UPDATE_IN_PROGRESS'
