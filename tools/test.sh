@@ -5,6 +5,8 @@
 # functional tests on the local rehearsal.
 #
 # Usage: tools/test.sh [tox environments, default: py311,pep8,docs,functional]
+# The extended functional tests (faults, the openstack CLI and Rally) are
+# the tox environment functional-extended; CI runs both (.ci/run).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
