@@ -23,6 +23,11 @@ when its node is Ready.
 A Heat environment maps ``OS::*`` types to the ``Rehearsal::*`` types
 registered here; custom constraints that would ask a cloud (``nova.flavor``,
 ``glance.image``, ...) accept every value.
+
+Each hollow server is also recorded in the state directory
+(``hollow_store.ServerStore``: BUILD at create, ACTIVE once booted, ERROR
+on an injected failure, removed at delete), so the stand-in compute API
+can list the servers Heat made (``openstack server list``).
 """
 
 import ipaddress
@@ -51,6 +56,7 @@ from heat.engine.resources.openstack.octavia import pool
 from heat.engine.resources.openstack.octavia import pool_member
 from heat.engine import translation
 
+from magnum_cern_driver.selftest.rehearsal import hollow_store
 from magnum_cern_driver.selftest.rehearsal import standin_config
 
 LOG = logging.getLogger(__name__)
@@ -172,8 +178,70 @@ class Standin(object):
         return show.get(name)
 
 
+def _server_store():
+    path = os.environ.get(ENV_CONFIG)
+    if not path:
+        return None
+    return hollow_store.ServerStore(hollow_store.store_dir(path))
+
+
 class StandinServer(Standin, server.Server):
     standin_type = 'OS::Nova::Server'
+
+    # The record the stand-in compute API lists (never fails the resource).
+    def _record(self, **fields):
+        store = _server_store()
+        if store is None or self.resource_id is None:
+            return
+        try:
+            if fields.get('status') == 'BUILD':
+                store.put(self._server_record(fields['status']))
+            else:
+                store.update(self.resource_id, **fields)
+        except Exception:  # noqa: the listing is a convenience
+            LOG.exception('Rehearsal stand-in %s: server record not '
+                          'written', self.name)
+
+    def _server_record(self, status):
+        show = self.standin_show()
+        addresses = {net: [{k: v for k, v in a.items() if k != 'port'}
+                           for a in addrs]
+                     for net, addrs in show['addresses'].items()}
+        created = hollow_store.now()
+        return {'id': self.resource_id, 'name': show['name'],
+                'status': status, 'addresses': addresses,
+                'flavor': self.properties.get(self.FLAVOR),
+                'image': self.properties.get(self.IMAGE),
+                'key_name': self.properties.get(self.KEY_NAME),
+                'metadata': show['metadata'],
+                'project_id': self.context.project_id or '',
+                'user_id': self.context.user_id or '',
+                'instance_name': 'instance-%08x' % _index(self.resource_id),
+                'host': 'rehearsal', 'created': created,
+                'updated': created, 'launched_at': None,
+                'stack_id': self.stack.id}
+
+    def handle_create(self):
+        token = super(StandinServer, self).handle_create()
+        self._record(status='BUILD')
+        return token
+
+    def check_create_complete(self, token):
+        try:
+            return super(StandinServer, self).check_create_complete(token)
+        except exception.ResourceInError:
+            self._record(status='ERROR', fault=token.get('failure'))
+            raise
+
+    def handle_delete(self):
+        store = _server_store()
+        if store is not None and self.resource_id is not None:
+            try:
+                store.delete(self.resource_id)
+            except (OSError, ValueError):
+                LOG.exception('Rehearsal stand-in %s: server record not '
+                              'removed', self.name)
+        return super(StandinServer, self).handle_delete()
 
     def _networks(self):
         nets = self.properties.get(self.NETWORKS) or []
@@ -234,6 +302,7 @@ class StandinServer(Standin, server.Server):
         return None
 
     def standin_ready(self):
+        self._record(status='ACTIVE', launched_at=hollow_store.now())
         meta = self.properties.get(self.METADATA) or {}
         if meta.get('cern_role') == 'master':
             self._signal_ready()
