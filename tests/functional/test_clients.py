@@ -169,6 +169,8 @@ class TestOpenstackCli(ClientTestCase):
         self.assertEqual(3, len(servers), servers)
         for row in servers.values():
             self.assertEqual('ACTIVE', row['Status'])
+            # The image name (Glance's id resolved as Heat does).
+            self.assertEqual(self.reh.image_name, row['Image'])
             self.assertEqual('m1.medium' if '-master-' in row['Name']
                              else 'm1.small', row['Flavor'])
         workers = {n: r for n, r in servers.items() if '-master-' not in n}

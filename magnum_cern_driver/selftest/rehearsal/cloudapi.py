@@ -83,7 +83,7 @@ class Identity(object):
 
 def route(method, path, query, base, quotas=None, body=None,
           identity=None, version=compute_api.MIN_VERSION, keypairs=None,
-          servers=None):
+          servers=None, networks=None):
     """Return ``(status, body)`` for a request (pure, unit tested).
 
     :param quotas: ``{name: limit}`` overriding the generous default.
@@ -91,6 +91,7 @@ def route(method, path, query, base, quotas=None, body=None,
     :param version: the compute microversion asked, ``(2, 47)``.
     :param keypairs: a ``hollow_store.KeypairStore`` (or alike).
     :param servers: a ``hollow_store.ServerStore`` (or alike).
+    :param networks: a ``hollow_store.NetworkStore`` (or alike).
     """
     quotas = quotas or {}
     identity = identity or Identity()
@@ -120,7 +121,8 @@ def route(method, path, query, base, quotas=None, body=None,
         return network_api.route(method, parts[1:], query, base,
                                  quotas=quotas, servers=servers,
                                  project_id=identity.project_id,
-                                 is_admin=identity.is_admin)
+                                 is_admin=identity.is_admin,
+                                 hollow_networks=networks)
     return compute_api.fault(404, 'The resource could not be found.')
 
 
@@ -224,16 +226,18 @@ def application(environ, start_response):
                        network_api.error(400, 'HTTPBadRequest', str(body)))
         return _respond(start_response, status, out, headers)
     config = os.environ.get(standin_config.ENV_CONFIG)
-    keypairs = servers = None
+    keypairs = servers = networks = None
     if config:
         directory = hollow_store.store_dir(config)
         keypairs = hollow_store.KeypairStore(directory)
         servers = hollow_store.ServerStore(directory)
+        networks = hollow_store.NetworkStore(directory)
     base = '%s://%s' % (environ.get('wsgi.url_scheme', 'http'),
                         environ.get('HTTP_HOST', '127.0.0.1'))
     status, out = route(method, path,
                         parse_qs(environ.get('QUERY_STRING', '')),
                         base, quotas=standin_config.quota_limits(),
                         body=body, identity=identity, version=version,
-                        keypairs=keypairs, servers=servers)
+                        keypairs=keypairs, servers=servers,
+                        networks=networks)
     return _respond(start_response, status, out, headers)

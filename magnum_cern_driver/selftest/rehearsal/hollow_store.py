@@ -19,6 +19,9 @@ Two small stores under the stand-ins' directory (``standins/`` next to
   heat-engine process creates or deletes it, read by the stand-in compute
   API (``openstack server list``). One file per server, replaced
   atomically: writers never contend, a reader never sees half a record.
+* ``networks/<id>.json``: the same for the networks Heat made
+  (``Rehearsal::Neutron::Net``), so a server's addresses are keyed by its
+  network's name, as Nova shows them, and Neutron lists them.
 * ``keypairs.json``: every user's keypairs, written and read by the
   stand-in compute API under an exclusive lock (``flock``), so that
   Magnum's API (which checks a cluster's keypair with the user's token),
@@ -34,6 +37,7 @@ import json
 import os
 
 SERVERS_DIR = 'servers'
+NETWORKS_DIR = 'networks'
 KEYPAIRS_FILE = 'keypairs.json'
 
 
@@ -64,7 +68,7 @@ class ServerStore(object):
 
     def _path(self, server_id):
         if not server_id or '/' in server_id or server_id.startswith('.'):
-            raise ValueError('bad server id %r' % server_id)
+            raise ValueError('bad id %r' % server_id)
         return os.path.join(self.dir, '%s.json' % server_id)
 
     def put(self, record):
@@ -107,6 +111,13 @@ class ServerStore(object):
                 if record is not None:
                     out.append(record)
         return out
+
+
+class NetworkStore(ServerStore):
+    """Hollow networks Heat made (id, name, project), one file each."""
+
+    def __init__(self, directory):
+        self.dir = os.path.join(directory, NETWORKS_DIR)
 
 
 class KeypairStore(object):

@@ -11,8 +11,9 @@
 #    under the License.
 """The stand-in network (Neutron) API: routes and formats (pure).
 
-Read-only: networks and subnets (``public``, ``private``), ports (one per
-address of each hollow server, as Nova would have made them), quotas, and
+Read-only: networks (``public``, ``private`` and those Heat made for the
+clusters), subnets, ports (one per address of each hollow server, as Nova
+would have made them), quotas, and
 empty lists of routers, floating IPs and security groups. Errors use
 Neutron's body ``{"NeutronError": {"type", "message", "detail"}}`` (the
 Networking API reference, and python-neutronclient's
@@ -55,14 +56,31 @@ def networks():
     return nets, subnets
 
 
-def server_ports(record):
-    """The ports of one hollow server (one per network it is on)."""
-    by_name = {n['name']: n for n in networks()[0]}
+def hollow_network(record):
+    """A network Heat made (``hollow_store.NetworkStore`` record)."""
+    project = record.get('project_id', '')
+    return {'id': record['id'], 'name': record.get('name', ''),
+            'status': 'ACTIVE', 'admin_state_up': True, 'shared': False,
+            'router:external': False, 'subnets': [], 'mtu': 1450,
+            'project_id': project, 'tenant_id': project}
+
+
+def server_ports(record, nets=None):
+    """The ports of one hollow server (one per network it is on).
+
+    :param nets: the networks its addresses may name (by name or id).
+    """
+    by_name = {}
+    for network in nets if nets is not None else networks()[0]:
+        if network.get('project_id') in ('', record.get('project_id')):
+            by_name.setdefault(network['name'], network)
+            by_name.setdefault(network['id'], network)
     out = []
     for net, addrs in sorted((record.get('addresses') or {}).items()):
         network = by_name.get(net)
         network_id = network['id'] if network else net
-        subnet_id = network['subnets'][0] if network else None
+        subnet_id = network['subnets'][0] if network and \
+            network['subnets'] else None
         first = addrs[0] if addrs else {}
         project = record.get('project_id', '')
         out.append({
@@ -91,8 +109,12 @@ def server_ports(record):
 
 
 def route(method, parts, query, base, quotas=None, servers=None,
-          project_id='', is_admin=False):
-    """``(status, body)`` of one network call below ``/network``."""
+          project_id='', is_admin=False, hollow_networks=None):
+    """``(status, body)`` of one network call below ``/network``.
+
+    :param servers: the hollow servers (``hollow_store.ServerStore``).
+    :param hollow_networks: the networks Heat made (``NetworkStore``).
+    """
     quotas = quotas or {}
     if not parts:
         return compute_api.status(200), {'versions': [{
@@ -111,11 +133,15 @@ def route(method, parts, query, base, quotas=None, servers=None,
                      'network API is read-only: %s /%s is not implemented.'
                      % (method, '/'.join(rest)))
     nets, subnets = networks()
+    all_nets = nets + [hollow_network(r) for r in (
+        hollow_networks.all() if hollow_networks is not None else [])]
+    nets = [n for n in all_nets if is_admin or n['shared'] or
+            n['project_id'] in ('', project_id)]
     ports = []
     if rest[0] == 'ports':
         for record in (servers.all() if servers is not None else []):
             if is_admin or record.get('project_id', '') == project_id:
-                ports.extend(server_ports(record))
+                ports.extend(server_ports(record, all_nets))
     table = {'networks': ('network', nets, 'Network'),
              'subnets': ('subnet', subnets, 'Subnet'),
              'ports': ('port', ports, 'Port')}

@@ -60,13 +60,14 @@ class StoreTestCase(testtools.TestCase):
         self.dir = self.useFixture(fixtures.TempDir()).path
         self.keypairs = hollow_store.KeypairStore(self.dir)
         self.servers = hollow_store.ServerStore(self.dir)
+        self.networks = hollow_store.NetworkStore(self.dir)
 
     def call(self, method, path, identity=ALICE, query=None, body=None,
              version=(2, 1), quotas=None):
         return cloudapi.route(method, path, query or {}, BASE,
                               quotas=quotas, body=body, identity=identity,
                               version=version, keypairs=self.keypairs,
-                              servers=self.servers)
+                              servers=self.servers, networks=self.networks)
 
 
 class TestKeypairs(StoreTestCase):
@@ -320,6 +321,20 @@ class TestServers(StoreTestCase):
         self.assertEqual('PortNotFound', body['NeutronError']['type'])
         _, body = self.call('GET', '/network/v2.0/ports', identity=ADMIN)
         self.assertEqual(3, len(body['ports']))
+
+    def test_networks_heat_made_are_listed_per_project(self):
+        self.networks.put({'id': 'net-a', 'name': 'c1-private',
+                           'project_id': 'proj-a'})
+        self.servers.put(server_record('s-a3', addresses={'c1-private': [{
+            'addr': '10.0.0.99', 'version': 4,
+            'OS-EXT-IPS-MAC:mac_addr': 'fa:16:3e:00:00:63'}]}))
+        _, body = self.call('GET', '/network/v2.0/networks')
+        self.assertIn('c1-private', [n['name'] for n in body['networks']])
+        _, body = self.call('GET', '/network/v2.0/networks', identity=BOB)
+        self.assertNotIn('c1-private', [n['name'] for n in body['networks']])
+        _, body = self.call('GET', '/network/v2.0/ports',
+                            query={'device_id': ['s-a3']})
+        self.assertEqual('net-a', body['ports'][0]['network_id'])
 
 
 class TestMicroversions(testtools.TestCase):
