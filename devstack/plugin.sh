@@ -129,6 +129,10 @@ function configure_heat_for_magnum_cern {
     iniset "$conf" database max_overflow "$MAGNUM_CERN_HEAT_DB_MAX_OVERFLOW"
     iniset "$conf" DEFAULT rpc_response_timeout "$MAGNUM_CERN_HEAT_RPC_RESPONSE_TIMEOUT"
     iniset "$conf" DEFAULT engine_life_check_timeout "$MAGNUM_CERN_HEAT_ENGINE_LIFE_CHECK_TIMEOUT"
+    # The masters' user data holds the cluster CA keys: Heat stores hidden
+    # parameters and resource properties encrypted with this on
+    # (docs/operator-guide.md, "Heat encryption").
+    iniset "$conf" DEFAULT encrypt_parameters_and_properties "$MAGNUM_CERN_HEAT_ENCRYPT"
 }
 
 # systemd drop-ins raising LimitNOFILE of the devstack units; devstack

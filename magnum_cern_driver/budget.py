@@ -190,8 +190,13 @@ def _no_user_data(role, labels, facts, secrets, ca_bundle=None, **options):
 
 
 def example_inputs(masters, workers, nodegroups=1, labels=None,
-                   master_lb_enabled=False, floating_ip_enabled=False):
-    """ClusterInputs for a cluster of that shape (workers split evenly)."""
+                   master_lb_enabled=False, floating_ip_enabled=False,
+                   fixed_network='', fixed_subnet=''):
+    """ClusterInputs for a cluster of that shape (workers split evenly).
+
+    ``fixed_network`` (and its ``fixed_subnet``) name an existing network:
+    the stack then makes no network, subnet or router of its own.
+    """
     if masters < 1:
         raise params_mod.InvalidInput('masters must be >= 1')
     if workers < 0:
@@ -211,7 +216,9 @@ def example_inputs(masters, workers, nodegroups=1, labels=None,
         stack_name='budget-00000000', nodegroups=ngs,
         labels=dict(labels or {}), master_lb_enabled=master_lb_enabled,
         floating_ip_enabled=floating_ip_enabled,
-        external_network='public' if floating_ip_enabled else '')
+        external_network='public' if floating_ip_enabled else '',
+        fixed_network=fixed_network or '',
+        fixed_subnet=fixed_subnet or (fixed_network and 'subnet') or '')
 
 
 def build_options(shard_size=None, site=None):
@@ -231,18 +238,22 @@ def build_options(shard_size=None, site=None):
 
 
 def count(masters, workers, nodegroups=1, labels=None, shard_size=None,
-          options=None, master_lb_enabled=False, floating_ip_enabled=False):
+          options=None, master_lb_enabled=False, floating_ip_enabled=False,
+          fixed_network=''):
     """The budget of a cluster shape, as a JSON-ready dict.
 
     :param options: :class:`params.BuildOptions`; by default
         :func:`build_options` of ``shard_size``.
+    :param fixed_network: the cluster uses this existing network (no
+        per-cluster network, subnet or router).
     """
     if options is None:
         options = build_options(shard_size)
     if labels:
         labels_mod.validate(labels, unknown='reject')
     inputs = example_inputs(masters, workers, nodegroups, labels,
-                            master_lb_enabled, floating_ip_enabled)
+                            master_lb_enabled, floating_ip_enabled,
+                            fixed_network=fixed_network)
     spec = params_mod.build_stack(inputs, params_mod.Secrets(), options,
                                   user_data=_no_user_data)
     tree = count_tree(spec.template, spec.parameters, spec.files)
@@ -251,6 +262,7 @@ def count(masters, workers, nodegroups=1, labels=None, shard_size=None,
     # if they cannot hold it).
     master = inputs.master_nodegroup().name
     result['nodes'] = masters + workers
+    result['fixed_network'] = inputs.fixed_network or None
     result.update(capacity.summary(spec.labels[master],
                                    creates_subnet=not inputs.fixed_network))
     return result
@@ -336,7 +348,12 @@ def format_table(result):
             'holds %d, node subnet %s, Kubernetes\' documented limit %d)' % (
                 result['nodes'], result['max_nodes'],
                 result['pod_network_capacity_nodes'],
-                result['node_subnet_capacity_nodes'],
+                result['node_subnet_capacity_nodes']
+                if result.get('node_subnet_capacity_nodes') is not None
+                else 'not ours (fixed network)',
                 result['kubernetes_max_nodes']),
         ]
+    if result.get('fixed_network'):
+        lines.insert(1, 'on the existing network %s: no network, subnet '
+                     'or router of its own' % result['fixed_network'])
     return '\n'.join(lines)

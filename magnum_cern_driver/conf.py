@@ -51,6 +51,26 @@ heat_opts = [
                min=0,
                help='Retries of a failed Heat API call (connection errors '
                     'and 5xx) inside one driver call, with back-off.'),
+    cfg.IntOpt('stall_after',
+               default=300,
+               min=0,
+               help='Seconds without Heat progress (the same resources in '
+                    'progress, none started or finished) after which the '
+                    'status poll reports a stack in progress as stalled in '
+                    'the cluster\'s status_reason, naming the stuck '
+                    'resources (the status stays IN_PROGRESS; the reason '
+                    'clears when progress resumes). Wait conditions are '
+                    'not counted: they time out by themselves. 0 turns '
+                    'stall detection off. See docs/lifecycle.md.'),
+    cfg.IntOpt('stall_check_interval',
+               default=60,
+               min=1,
+               help='Seconds between two looks at a stack\'s in-progress '
+                    'resources by the status poll (one extra Heat call per '
+                    'stack in progress; the poll itself runs about every '
+                    '10 s). A stall is reported between stall_after and '
+                    'stall_after + stall_check_interval after Heat\'s '
+                    'last progress.'),
 ]
 
 node_opts = [

@@ -40,6 +40,7 @@ from magnum_cern_driver import heat
 from magnum_cern_driver import labels as labels_mod
 from magnum_cern_driver import params
 from magnum_cern_driver import poller
+from magnum_cern_driver import refusal as refusal_mod
 from magnum_cern_driver import render
 from magnum_cern_driver import status as status_mod
 from magnum_cern_driver import userdata
@@ -309,6 +310,8 @@ class Driver(driver.Driver):
             return False
         kwargs = {}
         if template_changed:
+            changed.update(params.retire_hidden(spec.template,
+                                                spec.parameters, current))
             kwargs = dict(template=spec.template, files=spec.files,
                           environment_files=spec.environment_files)
         try:
@@ -520,11 +523,14 @@ class Driver(driver.Driver):
         # The conductor stored a new CA before calling us; the nodes cannot
         # follow, so put the references back and drop the new certificates.
         self._undo_new_ca(context, cluster)
-        raise exception.NotSupported(
+        refusal = exception.NotSupported(
             operation='Rotating the CA of a Heat-built cluster (every node '
                       'and kubeconfig would need new certificates; the '
                       'templates install the CA once at boot). CA '
                       'rotation')
+        # The conductor records UPDATE_FAILED on any error: undo that too.
+        refusal_mod.restore_after_refusal(context, cluster, refusal)
+        raise refusal
 
     _undo_new_ca = staticmethod(cluster_secrets.undo_new_ca)
 

@@ -381,6 +381,12 @@ class Heat(object):
                 _stack_ref(stack_id, stack_name), **kwargs)
         return [r.to_dict() for r in found]
 
+    def in_progress_resources(self, stack_id, stack_name=None):
+        """Every resource in progress, at every depth (one Heat call)."""
+        return self.resources(stack_id, stack_name,
+                              nested_depth=FAILURE_NESTED_DEPTH,
+                              filters={'status': 'IN_PROGRESS'})
+
     def failure_reason(self, stack_id, stack_name=None, stack=None):
         """Name the deepest failed resource and Heat's reason for it.
 

@@ -548,6 +548,36 @@ def keep_built(inputs, stack_parameters):
     return inputs
 
 
+# Declaration of a deleted nodegroup's user data (see retire_hidden).
+RETIRED_USER_DATA = {
+    'type': 'string', 'hidden': True, 'default': '',
+    'description': 'User data of a deleted nodegroup, kept declared and '
+                   'empty (Heat encrypted-parameter bookkeeping).'}
+
+
+def retire_hidden(template, spec_parameters, stack_parameters):
+    """Keep declaring the hidden user data of deleted nodegroups, emptied.
+
+    With ``encrypt_parameters_and_properties`` on, Heat 27.0.1 lists every
+    hidden parameter in the stack environment's ``encrypted_param_names``
+    and a PATCH update never prunes that list
+    (heat/engine/service.py ``_prepare_stack_updates``); a hidden parameter
+    that leaves the template then breaks every later load of the stack
+    (``KeyError`` in heat/objects/raw_template.py ``from_db_object``:
+    measured, deleting a nodegroup). So ``template`` (changed in place)
+    keeps declaring it; returns ``{name: ''}``, the values that wipe the
+    deleted nodegroup's secrets.
+    """
+    retired = {}
+    declared = template.setdefault('parameters', {})
+    for name in stack_parameters:
+        if (name.startswith('ng_') and name.endswith('_user_data')
+                and name not in spec_parameters):
+            declared[name] = dict(RETIRED_USER_DATA)
+            retired[name] = ''
+    return retired
+
+
 def master_generation(stack_parameters):
     """The masters' generation a stack was built with (1 if it has none).
 

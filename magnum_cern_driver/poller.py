@@ -25,13 +25,16 @@ import datetime
 from magnum.common import exception
 from magnum import objects
 from magnum.objects import fields
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from magnum_cern_driver import heat
 from magnum_cern_driver import params
+from magnum_cern_driver import stall
 from magnum_cern_driver import status as status_mod
 
 LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
 CS = fields.ClusterStatus
 
 # How long a cluster may sit in CREATE_IN_PROGRESS with no Heat stack (the
@@ -174,7 +177,8 @@ class HeatPoller:
         if new is None:
             return
         if status_mod.is_in_progress(new):
-            reason = stack.get('stack_status_reason')
+            reason = (self._stall_reason(api, stack)
+                      or stack.get('stack_status_reason'))
             # Assign only what differs: an assigned field is saved even
             # when equal, and could overwrite a status just recorded by
             # the conductor (e.g. DELETE_IN_PROGRESS).
@@ -185,6 +189,7 @@ class HeatPoller:
             if cluster.obj_what_changed():
                 cluster.save()
             return
+        stall.MONITOR.drop(cluster.stack_id)
         if new.endswith('_FAILED'):
             reason = api.failure_reason(cluster.stack_id, name, stack)
             self._apply_result(new, stack_status, reason, None)
@@ -200,6 +205,42 @@ class HeatPoller:
             status_mod.output_map(full),
             [(ng.name, ng.role) for ng in cluster.nodegroups], port)
         self._apply_result(new, stack_status, None, observed)
+
+    def _stall_reason(self, api, stack):
+        """A 'Stalled: ...' reason if Heat has stopped moving, else None.
+
+        Looks at the in-progress resources only every
+        ``stall_check_interval`` (see stall.py); between looks the last
+        verdict stands. Heat trouble during a look keeps the last verdict.
+        """
+        stall_after = CONF.cern_driver.stall_after
+        if not stall_after:
+            return None
+        cluster, monitor = self.cluster, stall.MONITOR
+        seen = monitor.get(cluster.stack_id)
+        now, now_mono = monitor.clock(), monitor.mono()
+        if not stall.due(seen, now, now_mono,
+                         CONF.cern_driver.stall_check_interval, stall_after):
+            return seen.reason
+        try:
+            resources = api.in_progress_resources(cluster.stack_id,
+                                                  self._stack_name())
+        except heat.HeatError as e:
+            LOG.warning('Cluster %s: cannot list the resources in progress '
+                        'of stack %s: %s', cluster.uuid, cluster.stack_id, e)
+            return seen.reason if seen else None
+        was_stalled = bool(seen and seen.reason)
+        seen = stall.observe(seen, resources, now, now_mono)
+        if stall.is_stalled(seen, now, stall_after):
+            seen = seen._replace(reason=stall.reason(
+                resources, seen.since, now, stack.get('timeout_mins')))
+            if not was_stalled:
+                LOG.warning('Cluster %s: %s', cluster.uuid, seen.reason)
+        elif was_stalled:
+            LOG.info('Cluster %s: Heat progresses again on stack %s',
+                     cluster.uuid, cluster.stack_id)
+        monitor.put(cluster.stack_id, seen)
+        return seen.reason
 
     def _mark_failed(self, reason):
         action, _ = status_mod.split(self.cluster.status)

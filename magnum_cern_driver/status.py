@@ -164,10 +164,21 @@ def from_outputs(outputs, nodegroups, apiserver_port=6443):
 DRAIN_NOTE = 'Drain: '
 # The poll sent the stack's DELETE again (the delete raced the create).
 DELETE_RESENT_REASON = 'Stack delete sent again'
+# Starts the status_reason of a cluster whose stack is in progress but Heat
+# has made no progress for [cern_driver] stall_after (see stall.py); the
+# status itself stays *_IN_PROGRESS. The self-test reads this prefix.
+STALLED_PREFIX = 'Stalled: '
+
+
+def is_stalled(reason):
+    """True if a cluster's status_reason reports a stalled stack."""
+    return bool(reason) and reason.startswith(STALLED_PREFIX)
 
 
 def transient_reason(error):
-    return ('Heat status not available, will retry: %s' % error)[:1000]
+    """Heat did not answer the poll (down, unreachable, 5xx)."""
+    return ('Heat unreachable or failing, status not updated, will retry: '
+            '%s' % error)[:1000]
 
 
 def missing_stack_reason(stack_id):

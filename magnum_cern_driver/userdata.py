@@ -19,7 +19,8 @@ The user data carries, as cloud-init ``write_files`` entries:
   credential (masters only), the wait condition token (masters only);
 * the shell fragments from ``templates/fragments/`` and the runner that
   runs them in order, started by cloud-init's per-boot scripts (so that a
-  reboot during the bootstrap resumes it);
+  reboot during the bootstrap resumes it), and the metadata guard the
+  runner runs at every boot;
 * the label checks (:data:`LABEL_CHECKS`), generated from the label schema:
   the pattern ``common.sh`` checks each label value against again.
 
@@ -108,6 +109,10 @@ FRAGMENTS = (
 )
 LIBRARY = 'common.sh'
 RUNNER_SOURCE = 'bootstrap.sh'
+#: Blocks the metadata service for pods and non-root processes; run by the
+#: runner at every boot and by a systemd unit before the kubelet.
+GUARD_SOURCE = 'metadata-guard.sh'
+GUARD = LIB_DIR + '/' + GUARD_SOURCE
 
 _FACT_CHECKS = {
     'cluster_uuid': re.compile(r'[0-9a-fA-F-]{1,64}'),
@@ -384,7 +389,8 @@ def _archive(role, files):
                 for f in files]
     members += [(LIB_DIR + '/' + LIBRARY, _fragment_text(LIBRARY), 0o644),
                 (LABEL_CHECKS, label_checks(), 0o644),
-                (RUNNER, _fragment_text(RUNNER_SOURCE), 0o755)]
+                (RUNNER, _fragment_text(RUNNER_SOURCE), 0o755),
+                (GUARD, _fragment_text(GUARD_SOURCE), 0o755)]
     members += [(LIB_DIR + '/fragments/' + name, _fragment_text(name),
                  0o755) for name in fragments_for(role)]
     buf = io.BytesIO()

@@ -113,6 +113,7 @@ def judge(metric, baseline, current):
 
 
 def _sizes(result):
+    """{size: step result}; of two steps of one size (fleets), the last."""
     return {s['size']: s for s in result.get('sizes', [])}
 
 
@@ -152,11 +153,19 @@ def compare(current, baseline):
                                 cur.get('concurrency')))
             out['sizes'].append(entry)
             continue
+        if cur.get('clusters', cur.get('concurrency')) != \
+                base.get('clusters', base.get('concurrency')):
+            # Fleets: 100 clusters are not 1000 of the same size.
+            entry['note'] = ('not compared: %s clusters vs %s'
+                             % (base.get('clusters'), cur.get('clusters')))
+            out['sizes'].append(entry)
+            continue
         if cur.get('status') == 'skipped':
             entry['note'] = 'not run this time'
             out['sizes'].append(entry)
             continue
-        if _built(base) and cur.get('status') in ('fail', 'timeout'):
+        if _built(base) and cur.get('status') in ('fail', 'timeout',
+                                                  'stalled'):
             entry['note'] = 'built in the baseline, %s now' % cur['status']
             out['regressions'].append('size %d: %s' % (size, entry['note']))
         if _built(base) and _built(cur):

@@ -24,6 +24,7 @@ import datetime
 import time
 
 from magnum_cern_driver.selftest import cloud as cloud_mod
+from magnum_cern_driver.selftest import fleet as fleet_mod
 from magnum_cern_driver.selftest import journal as journal_mod
 from magnum_cern_driver.selftest.load import phase as load_phase
 
@@ -32,6 +33,17 @@ from magnum_cern_driver.selftest.load import phase as load_phase
 DELETE_BASE_SECONDS = 300
 DELETE_PER_NODE_SECONDS = 3
 MAX_DELETE_ATTEMPTS = 5
+# A cluster not deleting this long after its delete request is asked
+# again; plus REASK_PER_CLUSTER for each other cluster deleted with it (the
+# conductor works through the deletes one after another), at most
+# REASK_MAX_SECONDS.
+REASK_SECONDS = 20
+REASK_PER_CLUSTER = 2
+REASK_MAX_SECONDS = 120
+# A fleet's deletes queue: each more cluster adds this to every deadline.
+FLEET_DELETE_SECONDS = 2
+# A fleet's delete progress: a count line this often.
+FLEET_PROGRESS_SECONDS = 30
 
 
 class Backoff(object):
@@ -93,6 +105,8 @@ class Cleaner(object):
         self.progress = progress or (lambda msg: None)
         self.max_attempts = max_attempts
         self.select = select or (lambda item: True)
+        # Delete requests sent together (fleets of clusters).
+        self.concurrency = fleet_mod.DELETE_CONCURRENCY
         self.result = Result()
         self._start = clock()
 
@@ -172,22 +186,36 @@ class Cleaner(object):
     def _delete_clusters(self, clusters):
         state = {}
         start = self.clock()
+        # Many deletes queue in Magnum and Heat: each may take longer.
+        queued = FLEET_DELETE_SECONDS * max(0, len(clusters) - 1)
         for uuid, c in clusters.items():
             c['attempts'] = 0
-            c['deadline'] = start + delete_timeout(c['size'], self.scale)
+            c['deadline'] = start + delete_timeout(c['size'], self.scale) \
+                + queued * self.scale
             c['next_try'] = start
             state[uuid] = c
-        backoff = Backoff()
+        # One list call a round, whatever the number of clusters.
+        backoff = Backoff(maximum=10.0)
+        reask = min(REASK_SECONDS + REASK_PER_CLUSTER * (len(clusters) - 1),
+                    REASK_MAX_SECONDS)
+        told = start
         while state:
             now = self.clock()
+            due = [u for u, c in state.items()
+                   if c['next_try'] is not None and now >= c['next_try']]
+            # Many clusters (a fleet): the requests go out together,
+            # bounded, and the progress is a count.
+            outcomes = dict(zip(due, fleet_mod.bounded_map(
+                self._ask_delete, due, self.concurrency)))
+            if len(due) > fleet_mod.COMPACT_OVER:
+                self.progress('deleting %d clusters' % len(due))
             for uuid, c in list(state.items()):
-                if c['next_try'] is not None and now >= c['next_try']:
+                if uuid in outcomes:
                     c['attempts'] += 1
-                    try:
-                        outcome = self.cloud.delete_cluster(uuid)
-                    except cloud_mod.CloudError as e:
-                        outcome = 'error'
-                        c['last_error'] = str(e)
+                    c['asked_at'] = now
+                    outcome, error = outcomes[uuid]
+                    if error:
+                        c['last_error'] = error
                     if outcome == 'gone':
                         self._gone('cluster', c['name'], uuid)
                         del state[uuid]
@@ -198,11 +226,18 @@ class Cleaner(object):
                             2.0 * 2 ** c['attempts'], 60)
                     else:
                         c['next_try'] = None
-                    self.progress('deleting cluster %s' % c['name'])
+                    if len(due) <= fleet_mod.COMPACT_OVER:
+                        self.progress('deleting cluster %s' % c['name'])
             if not state:
                 break
             self.sleep(backoff.next())
             now = self.clock()
+            if len(clusters) > fleet_mod.COMPACT_OVER and \
+                    now - told >= FLEET_PROGRESS_SECONDS:
+                told = now
+                self.progress('clusters: %d of %d deleted, %d to go'
+                              % (len(clusters) - len(state),
+                                 len(clusters), len(state)))
             try:
                 statuses = self._cluster_statuses(state)
             except cloud_mod.CloudError as e:
@@ -221,7 +256,12 @@ class Cleaner(object):
                     # although we asked (Magnum or the driver dropped the
                     # request, e.g. while the create was still running):
                     # ask again, with back-off.
-                    again = c['status'] != 'DELETE_IN_PROGRESS'
+                    # A busy conductor takes its time to start a delete:
+                    # asking again too soon would restart Heat's delete.
+                    again = c['status'] == 'DELETE_FAILED' or (
+                        c['status'] not in ('DELETE_IN_PROGRESS',
+                                            'DELETE_COMPLETE') and
+                        now - c.get('asked_at', start) >= reask)
                     if again and c['next_try'] is None and \
                             c['attempts'] < self.max_attempts:
                         c['next_try'] = now + min(
@@ -240,10 +280,18 @@ class Cleaner(object):
                                'not deleted in time')
                     del state[uuid]
 
+    def _ask_delete(self, uuid):
+        """(outcome, error) of one delete request (runs in a thread)."""
+        try:
+            return self.cloud.delete_cluster(uuid), None
+        except cloud_mod.CloudError as e:
+            return 'error', str(e)
+
     def _cluster_statuses(self, state):
         if self.prefix:
+            # With details: a leftover's reason is Magnum's status_reason.
             return {c['uuid']: c for c in self.cloud.list_clusters(
-                self.prefix)}
+                self.prefix, detail=True)}
         out = {}
         for uuid in state:
             c = self.cloud.get_cluster(uuid)
@@ -271,12 +319,10 @@ class Cleaner(object):
         backoff = Backoff()
         pending = dict(stacks)
         while pending:
+            looked = dict(zip(pending, fleet_mod.bounded_map(
+                self._look_stack, list(pending), self.concurrency)))
             for sid, name in list(pending.items()):
-                try:
-                    stack = self.cloud.get_stack(sid)
-                except cloud_mod.CloudError as e:
-                    self.result.errors.append(str(e))
-                    stack = {'stack_status': 'UNKNOWN'}
+                stack = looked[sid]
                 if stack is None:
                     self._gone('stack', name, sid)
                     del pending[sid]
@@ -305,6 +351,14 @@ class Cleaner(object):
                                    'not deleted in time')
                     break
                 self.sleep(backoff.next())
+
+    def _look_stack(self, sid):
+        """A stack, None when gone (runs in a thread)."""
+        try:
+            return self.cloud.get_stack(sid)
+        except cloud_mod.CloudError as e:
+            self.result.errors.append(str(e))
+            return {'stack_status': 'UNKNOWN'}
 
     # -- application credentials ---------------------------------------------
     def _delete_app_credentials(self, clusters):

@@ -109,9 +109,17 @@ def _plan_args(p):
                    'the reference\'s per size)')
     g.add_argument('--masters', type=options_mod.positive_int('--masters'),
                    default=1, help='masters per cluster (default 1)')
-    g.add_argument('--reference', metavar='FILE',
-                   help='reference table (YAML/JSON) instead of the '
-                   'packaged CERN 2017 figures')
+    g.add_argument('--reference', metavar='NAME_OR_FILE',
+                   help='reference table: "cern" (CERN 2017 ladder, the '
+                   'default), "cncf" (CNCF 2017 fleets), or a YAML/JSON '
+                   'file of the same format')
+    g.add_argument('--fleet', metavar='N',
+                   type=options_mod.positive_int('--fleet'),
+                   help='one custom fleet step: N clusters of --size '
+                   'nodes, --concurrency of them in flight at once')
+    g.add_argument('--size', metavar='S',
+                   type=options_mod.positive_int('--size'),
+                   help='worker nodes per cluster of --fleet')
     g.add_argument('--timeout-scale', type=options_mod.positive_float,
                    default=1.0, help='multiply every timeout (default 1.0)')
     t = p.add_argument_group('cluster template')
@@ -129,6 +137,12 @@ def _plan_args(p):
     t.add_argument('--docker-volume-size', type=int, default=None)
     t.add_argument('--master-lb', action='store_true',
                    help='master load balancer')
+    t.add_argument('--fixed-network', metavar='NAME_OR_ID',
+                   help='existing network for every cluster (no '
+                   'per-cluster network, subnet or router)')
+    t.add_argument('--fixed-subnet', metavar='NAME_OR_ID',
+                   help='subnet of --fixed-network (default: its only '
+                   'subnet)')
     t.add_argument('--label', dest='label_list', action='append',
                    type=options_mod.label, default=[], metavar='KEY=VALUE',
                    help='template label (repeat)')
@@ -153,8 +167,8 @@ def _plan_args(p):
 def build_parser():
     top = Parser(prog=PROG, description=__doc__.split('\n\n')[0],
                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                 epilog='Exit codes: 0 ok, 1 error, 2 timeout, 3 target '
-                 'missed, 4 regression, 5 resources left behind.')
+                 epilog='Exit codes: 0 ok, 1 error, 2 timeout or stalled, 3 '
+                 'target missed, 4 regression, 5 resources left behind.')
     _common(top)
     sub = top.add_subparsers(dest='command', metavar='COMMAND',
                              parser_class=Parser)
@@ -200,6 +214,9 @@ def build_parser():
                      type=options_mod.positive_int('--shard-size'))
     bud.add_argument('--label', dest='label_list', action='append',
                      type=options_mod.label, default=[], metavar='KEY=VALUE')
+    bud.add_argument('--fixed-network', metavar='NAME_OR_ID',
+                     help='the cluster uses this existing network (no '
+                     'network, subnet or router of its own)')
     bud.add_argument('--format', choices=('table', 'json'),
                      default='table')
     bud.set_defaults(func=cmd_budget)
@@ -305,8 +322,23 @@ def _fail(message):
 
 def _steps(opts):
     reference = plan_mod.load_reference(opts.reference)
+    if opts.fixed_subnet and not opts.fixed_network:
+        raise UsageError('--fixed-subnet needs --fixed-network')
+    if opts.fleet is not None or opts.size is not None:
+        if opts.fleet is None or opts.size is None:
+            raise UsageError('--fleet N and --size S go together')
+        if opts.max_nodes or opts.sizes:
+            raise UsageError('--fleet runs one fleet step: not with '
+                             '--max-nodes or --sizes')
+        return plan_mod.fleet(opts.fleet, opts.size, reference,
+                              concurrency=opts.concurrency), reference
+    if reference.fleet:
+        steps = plan_mod.build(opts.max_nodes, reference, sizes=opts.sizes,
+                               concurrency=opts.concurrency)
+        return steps, reference
     if not opts.max_nodes and not opts.sizes:
-        raise UsageError('give --max-nodes N (or --sizes A,B,...)')
+        raise UsageError('give --max-nodes N (or --sizes A,B,...), '
+                         '--reference cncf, or --fleet N --size S')
     steps = plan_mod.build(opts.max_nodes, reference, sizes=opts.sizes,
                            concurrency=opts.concurrency)
     return steps, reference
@@ -456,7 +488,8 @@ def cmd_budget(opts):
         res = budget.count(opts.masters, opts.workers,
                            nodegroups=opts.nodegroups,
                            labels=opts.labels or None,
-                           shard_size=opts.shard_size)
+                           shard_size=opts.shard_size,
+                           fixed_network=opts.fixed_network or '')
     except ValueError as e:
         return _fail(str(e))
     if opts.format == 'json':

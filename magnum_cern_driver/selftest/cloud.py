@@ -301,6 +301,20 @@ class Cloud(object):
                 'ram': fl.ram, 'disk': fl.disk,
                 'ephemeral': getattr(fl, 'ephemeral', 0)}
 
+    def network_subnets(self, name_or_id):
+        """Ids of the subnets of a network (CloudError when not found)."""
+        if not self.has_service('network'):
+            raise CloudError('no network service to find network %s in'
+                             % name_or_id)
+        try:
+            net = self.conn.network.find_network(name_or_id,
+                                                 ignore_missing=True)
+        except Exception as e:
+            raise CloudError('network %s: %s' % (name_or_id, one_line(e)))
+        if net is None:
+            raise CloudError('network %s not found' % name_or_id)
+        return list(net.subnet_ids or [])
+
     # -- quotas -------------------------------------------------------------
     def quotas(self):
         """Quotas as the cloud tells them.
@@ -414,11 +428,16 @@ class Cloud(object):
         except NotFound:
             return None
 
-    def list_clusters(self, prefix=None):
+    def list_clusters(self, prefix=None, detail=False):
+        """The clusters (named ``prefix``...), one page of 1000 per call.
+
+        ``detail``: ``/clusters/detail``, whose entries also carry
+        ``status_reason`` (the plain list leaves it out), still one call.
+        """
         out = []
         marker = None
         while True:
-            url = '/clusters?limit=1000'
+            url = '/clusters%s?limit=1000' % ('/detail' if detail else '')
             if marker:
                 url += '&marker=%s' % marker
             body = self._magnum('GET', url).json()

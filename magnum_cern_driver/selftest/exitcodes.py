@@ -16,7 +16,8 @@ code   meaning
 =====  ==============================================================
 0      every check passed
 1      error: bad input, preflight failure, a cluster failed, interrupted
-2      timeout: a cluster (or a delete) did not finish in its time
+2      timeout: a cluster (or a delete) did not finish in its time, or
+       stalled (Heat made no progress; the size ended early)
 3      target missed: clusters built, but slower than the reference
 4      regression: slower or worse than the baseline run
 5      resources left behind: run ``cleanup`` (the report lists them)

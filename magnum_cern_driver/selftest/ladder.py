@@ -18,8 +18,20 @@ between ``min_poll`` and ``max_poll`` seconds), so a 20-minute wait costs
 few calls while a 2-minute one stays precise. Per cluster: API accept
 latency, time to CREATE_COMPLETE, time in each status, time until every
 node is Ready (skipped with a reason where nodes are hollow), and the
-failure reason. A failed or timed-out size stops the climb unless
-``continue_on_failure``. A set ``stop`` event (SIGINT/SIGTERM) stops
+failure reason. A failed, timed-out or stalled size stops the climb
+unless ``continue_on_failure``.
+
+Stalls: the driver's status poll writes a cluster ``status_reason``
+starting with :data:`magnum_cern_driver.status.STALLED_PREFIX` when Heat
+has made no progress for ``[cern_driver] stall_after`` (the status stays
+CREATE_IN_PROGRESS; the prefix goes away when progress resumes). The
+ladder lists clusters with their details (``/clusters/detail``, still one
+call per round) to see it. A stalled cluster is marked stalled but kept
+under watch; once every unsettled cluster of the size is stalled, the
+size ends at once (instead of waiting for its timeout, three times the
+target) and those clusters get the outcome ``stalled`` with the driver's
+text (the stuck resources). A cluster whose prefix disappears before that
+goes on as usual. A set ``stop`` event (SIGINT/SIGTERM) stops
 creating at once; the caller then deletes everything.
 """
 
@@ -30,6 +42,7 @@ import time
 
 from magnum_cern_driver.selftest import cleanup as cleanup_mod
 from magnum_cern_driver.selftest import cloud as cloud_mod
+from magnum_cern_driver.selftest import fleet as fleet_mod
 from magnum_cern_driver.selftest import journal as journal_mod
 
 COMPLETE = 'CREATE_COMPLETE'
@@ -42,12 +55,34 @@ PASS = 'pass'
 TARGET_MISSED = 'target missed'
 FAIL = 'fail'
 TIMEOUT = 'timeout'
+STALLED = 'stalled'
 INTERRUPTED = 'interrupted'
 SKIPPED = 'skipped'
 
 
-def cluster_name(run_id, size, index):
+def cluster_name(run_id, size, index, step=None):
+    """``mcst-<run>-s0016-03``; a fleet step's ``mcst-<run>-f1-s0002-0042``.
+
+    Fleet steps carry their number: two steps of one size (the CNCF
+    reference) must not share names.
+    """
+    if step is not None and step.fleet:
+        return '%sf%d-s%04d-%04d' % (journal_mod.name_prefix(run_id),
+                                     step.number, size, index)
     return '%ss%04d-%02d' % (journal_mod.name_prefix(run_id), size, index)
+
+
+def is_stalled(reason):
+    """True if a cluster's status_reason says its stack is stalled.
+
+    The driver's own test (:func:`magnum_cern_driver.status.is_stalled`),
+    imported on first use: the driver's status module pulls in Magnum,
+    which the self-test's other commands do not need at start-up.
+    """
+    if not reason:
+        return False
+    from magnum_cern_driver import status as status_mod
+    return status_mod.is_stalled(reason)
 
 
 def _quantile(values, q):
@@ -81,8 +116,9 @@ def summarize_step(step, results):
     The size passes when every cluster reached CREATE_COMPLETE (and, where
     checked, all its nodes Ready) within its timeout and the *median* time
     to CREATE_COMPLETE is within the target. Any failure makes the size
-    'fail'; otherwise any timeout makes it 'timeout'; an interrupted size is
-    'interrupted'.
+    'fail'; otherwise any stalled cluster makes it 'stalled' (with the
+    stuck resources in the reason); otherwise any timeout makes it
+    'timeout'; an interrupted size is 'interrupted'.
     """
     minutes = [r['create_seconds'] / 60.0 for r in results
                if r.get('create_seconds') is not None]
@@ -98,6 +134,7 @@ def summarize_step(step, results):
         'complete': counts.get(PASS, 0),
         'failed': counts.get(FAIL, 0),
         'timeout': counts.get(TIMEOUT, 0),
+        'stalled': counts.get(STALLED, 0),
         'interrupted': counts.get(INTERRUPTED, 0),
         'median_minutes': _r(_quantile(minutes, 0.5)),
         'p90_minutes': _r(_quantile(minutes, 0.9)),
@@ -117,6 +154,12 @@ def summarize_step(step, results):
         status = FAIL
         reason = '%d of %d clusters failed: %s' % (
             summary['failed'], len(results), '; '.join(reasons)[:400])
+    elif summary['stalled']:
+        reasons = sorted(set(r.get('status_reason') or r['status']
+                             for r in results if r['outcome'] == STALLED))
+        status = STALLED
+        reason = '%d of %d clusters stalled: %s' % (
+            summary['stalled'], len(results), '; '.join(reasons)[:600])
     elif summary['timeout']:
         status = TIMEOUT
         reason = '%d of %d clusters not ready within %.1f min' % (
@@ -144,6 +187,8 @@ class _Tracked(object):
         self.masters = masters
         self.timeout_minutes = timeout_minutes
         self.uuid = None
+        # Handed to the create pool (its request may not be sent yet).
+        self.submitted = False
         self.status = 'NOT_CREATED'
         self.reason = None
         self.outcome = None
@@ -160,6 +205,23 @@ class _Tracked(object):
         self.stack_id = None
         self.coe_version = None
         self.ended_at = None
+        # Stall periods the driver reported: [{'since', 'until'}] (ladder
+        # seconds; 'until' None while it lasts).
+        self.stalls = []
+
+    @property
+    def stalled(self):
+        return bool(self.stalls) and self.stalls[-1]['until'] is None
+
+    def observe_stall(self, reason, at):
+        """Record the driver's stall report (or its end) at ``at``."""
+        if is_stalled(reason):
+            if not self.stalled:
+                self.stalls.append({'since': round(at, 2), 'until': None})
+            self.reason = reason
+        elif self.stalled:
+            self.stalls[-1]['until'] = round(at, 2)
+            self.reason = reason
 
     @property
     def done(self):
@@ -192,6 +254,7 @@ class _Tracked(object):
             'ended_at': _r(end),
             'polls': self.polls, 'stack_id': self.stack_id,
             'coe_version': self.coe_version,
+            'stalls': [dict(p) for p in self.stalls],
         }
 
 
@@ -244,7 +307,7 @@ class Ladder(object):
         return self.clock() - self.t0
 
     def _emit(self, method, *args):
-        if self.view is not None:
+        if self.view is not None and hasattr(self.view, method):
             getattr(self.view, method)(*args)
 
     def _wait(self, seconds):
@@ -256,6 +319,9 @@ class Ladder(object):
 
     # -- one step -------------------------------------------------------------
     def _create(self, step, tracked):
+        # Queued in the pool when a signal came: never sent.
+        if self.stop.is_set():
+            return
         meta = {'size': step.size, 'masters': self.masters,
                 'template': self.template_id}
         self.journal.record('cluster', tracked.name, meta)
@@ -276,8 +342,13 @@ class Ladder(object):
             tracked.ended_at = self._now()
             return
         tracked.accept_ms = (self.clock() - t0) * 1000.0
-        tracked.uuid = uuid
+        if not uuid:
+            tracked.outcome = FAIL
+            tracked.reason = 'create accepted without a cluster uuid'
+            tracked.ended_at = self._now()
+            return
         self.journal.record('cluster', tracked.name, {'uuid': uuid})
+        tracked.uuid = uuid
 
     def _finish(self, tracked, outcome, reason=None):
         tracked.outcome = outcome
@@ -306,9 +377,11 @@ class Ladder(object):
 
     def _poll(self, tracked_list, step_start):
         prefix = journal_mod.name_prefix(self.run_id)
-        live = [t for t in tracked_list if not t.done]
+        # Clusters whose create call has not returned are not polled yet.
+        live = [t for t in tracked_list if not t.done and t.uuid]
         try:
-            listed = {c['uuid']: c for c in self.cloud.list_clusters(prefix)}
+            listed = {c['uuid']: c for c in self.cloud.list_clusters(
+                prefix, detail=True)}
         except cloud_mod.CloudError as e:
             self._emit('message', 'poll failed, will retry: %s' % e)
             listed = None
@@ -346,52 +419,119 @@ class Ladder(object):
                 detail = self.cloud.get_cluster(t.uuid) or {}
                 self._finish(t, FAIL, detail.get('status_reason') or
                              c.get('status_reason') or c.get('status'))
-            elif now >= deadline_at:
-                detail = self.cloud.get_cluster(t.uuid) or {}
-                self._finish(t, TIMEOUT, 'still %s after %.1f min%s' % (
-                    c.get('status'), t.timeout_minutes,
-                    (': %s' % detail['status_reason'])
-                    if detail.get('status_reason') else ''))
+            else:
+                t.observe_stall(c.get('status_reason'), now)
+                if now >= deadline_at:
+                    self._timed_out(t, c)
+        self._end_stalled(tracked_list)
+
+    def _timed_out(self, t, listed):
+        if t.stalled:
+            self._finish(t, STALLED)
+            return
+        detail = self.cloud.get_cluster(t.uuid) or {}
+        self._finish(t, TIMEOUT, 'still %s after %.1f min%s' % (
+            listed.get('status'), t.timeout_minutes,
+            (': %s' % detail['status_reason'])
+            if detail.get('status_reason') else ''))
+
+    def _end_stalled(self, tracked_list):
+        """End the size early once every unsettled cluster is stalled.
+
+        Waiting longer would only wait for the timeout: Heat has made no
+        progress on any of them for the driver's ``stall_after``.
+        """
+        pending = [t for t in tracked_list if t.uuid and not t.done]
+        if pending and all(t.stalled for t in pending):
+            for t in pending:
+                self._finish(t, STALLED)
 
     def run_step(self, step):
+        """Build a step's clusters, ``step.concurrency`` in flight at once.
+
+        The first ``concurrency`` creates are sent together (a bounded
+        thread pool); each later one is sent when a cluster settles, so a
+        fleet larger than its concurrency keeps that many building.
+        """
         timeout = step.timeout_minutes(self.timeout_scale)
-        tracked = [_Tracked(cluster_name(self.run_id, step.size, i), step,
-                            self.masters, timeout)
+        tracked = [_Tracked(cluster_name(self.run_id, step.size, i, step),
+                            step, self.masters, timeout)
                    for i in range(step.clusters)]
         started = self._now()
         self._emit('step_started', step, tracked)
-        for t in tracked:
-            if self.stop.is_set():
-                break
-            self._create(step, t)
-            self._emit('cluster_update', step, t)
+        waiting = list(reversed(tracked))
+        submitter = fleet_mod.Submitter(
+            lambda t: self._create(step, t), step.concurrency)
         step_start = self.clock()
-        while not self.stop.is_set():
-            pending = [t for t in tracked if t.uuid and not t.done]
-            if not pending:
-                break
-            if self._wait(self.poll_interval(self.clock() - step_start)):
-                break
-            self._poll(tracked, step_start)
-            for t in tracked:
-                self._emit('cluster_update', step, t)
+        try:
+            self._build(step, tracked, waiting, submitter, step_start)
+        finally:
+            # Creates in flight end first: their ids reach the journal.
+            submitter.close()
+        for t in submitter.settled():
+            self._emit('cluster_update', step, t)
         now = self._now()
         for t in tracked:
             if not t.done:
-                if t.uuid or not self.stop.is_set():
+                if t.uuid or t.requested_at is not None:
                     self._finish(t, INTERRUPTED, 'interrupted')
                 else:
                     self._finish(t, INTERRUPTED, 'never requested '
                                  '(interrupted)')
         results = [t.as_dict(now) for t in tracked]
         summary, status, reason = summarize_step(step, results)
+        summary['submission'] = fleet_mod.submission(results,
+                                                     step.concurrency)
+        if step.reference_built is not None:
+            summary['reference_built'] = step.reference_built
         out = dict(step.as_dict())
         out.update({'timeout_minutes': round(timeout, 2), 'status': status,
                     'reason': reason, 'summary': summary,
                     'results': results, 'started_at': round(started, 2),
                     'ended_at': round(now, 2)})
+        self._emit('fleet_progress', step, tracked, True)
         self._emit('step_done', step, out)
         return out, tracked
+
+    def _build(self, step, tracked, waiting, submitter, step_start):
+        """Submit and poll until every cluster settled (or a stop)."""
+        submitted = []
+        last_poll = self.clock()
+        while not self.stop.is_set():
+            # Keep ``concurrency`` clusters in flight: submitted (the call
+            # may still run) and not settled.
+            flying = sum(1 for t in submitted if not t.done)
+            while waiting and flying < step.concurrency and \
+                    not self.stop.is_set():
+                t = waiting.pop()
+                t.submitted = True
+                submitted.append(t)
+                submitter.submit(t)
+                flying += 1
+            for t in submitter.settled():
+                self._emit('cluster_update', step, t)
+            building = any(t.uuid and not t.done for t in tracked)
+            if not waiting and submitter.running == 0 and not building:
+                break
+            self._emit('fleet_progress', step, tracked, False)
+            live = [t.requested_at for t in tracked
+                    if t.requested_at is not None and not t.done]
+            waited = (self._now() - min(live)) if live else \
+                self.clock() - step_start
+            due = last_poll + self.poll_interval(waited) - self.clock()
+            if submitter.running:
+                # Creates in flight: wake when one returns, to refill.
+                if due > 0 or not building:
+                    submitter.wait(min(max(due, 0.05), 1.0))
+                    continue
+            elif due > 0 and self._wait(due):
+                break
+            if self.stop.is_set():
+                break
+            self._poll(tracked, step_start)
+            last_poll = self.clock()
+            for t in tracked:
+                self._emit('cluster_update', step, t)
 
     # -- the climb ---------------------------------------------------------
     def _release(self, tracked, keep_one):
@@ -435,7 +575,7 @@ class Ladder(object):
             self._release(tracked, keep_one)
             if keep_one is not None:
                 self.kept = keep_one.as_dict(self._now())
-            if out['status'] in (FAIL, TIMEOUT) and \
+            if out['status'] in (FAIL, TIMEOUT, STALLED) and \
                     not self.continue_on_failure:
                 stopped_reason = ('stopped climbing: size %d %s'
                                   % (step.size, out['status']))

@@ -30,7 +30,8 @@ RECORDED = ('max_nodes', 'sizes', 'concurrency', 'cluster_template',
             'labels', 'keep', 'timeout_scale', 'continue_on_failure',
             'masters', 'skip_load', 'load_target_rps', 'baseline',
             'reference', 'image', 'flavor', 'master_flavor',
-            'network_driver')
+            'network_driver', 'fleet', 'size', 'fixed_network',
+            'fixed_subnet')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +57,9 @@ class RunOptions(object):
     masters: int = 1
     reference: str | None = None
     timeout_scale: float = 1.0
+    # --fleet N --size S: one fleet step of N clusters of S nodes
+    fleet: int | None = None
+    size: int | None = None
 
     # -- the cluster template ---------------------------------------------
     cluster_template: str | None = None
@@ -67,6 +71,9 @@ class RunOptions(object):
     network_driver: str = 'flannel'
     docker_volume_size: int | None = None
     master_lb: bool = False
+    # --fixed-network NAME [--fixed-subnet NAME]: no per-cluster network
+    fixed_network: str | None = None
+    fixed_subnet: str | None = None
     # --label KEY=VALUE (repeated) as one dict
     labels: dict = dataclasses.field(default_factory=dict)
 

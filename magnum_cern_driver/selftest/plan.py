@@ -11,10 +11,16 @@
 #    under the License.
 """The ladder plan: reference figures as data, cut at --max-nodes (pure).
 
-The reference table lives in ``reference.yaml`` next to this module and may
-be replaced by a file of the same format. A plan is a list of :class:`Step`;
-each builds ``clusters`` clusters of ``size`` worker nodes, ``concurrency``
-of them at once, and is judged against ``target_minutes``.
+The reference tables live next to this module, a file per reference
+(``reference.yaml``: CERN 2017, the default; ``reference-cncf.yaml``: the
+CNCF 2017 fleet runs), chosen by name (``--reference cncf``) or replaced by
+a file of the same format. A plan is a list of :class:`Step`; each builds
+``clusters`` clusters of ``size`` worker nodes, keeping ``concurrency`` of
+them in flight, and is judged against ``target_minutes``.
+
+A step of a reference may give ``clusters`` (a fleet: more clusters than
+are built at once); a reference with such a step is a *fleet reference*,
+whose steps are run as written instead of a ladder cut at --max-nodes.
 """
 
 import dataclasses
@@ -25,6 +31,11 @@ import os
 import yaml
 
 DEFAULT_REFERENCE = os.path.join(os.path.dirname(__file__), 'reference.yaml')
+# The packaged references, by the name --reference accepts.
+REFERENCES = {
+    'cern': DEFAULT_REFERENCE,
+    'cncf': os.path.join(os.path.dirname(__file__), 'reference-cncf.yaml'),
+}
 
 # A cluster may take this many times its target before we call it timed
 # out (then scaled by --timeout-scale), and never less than MIN_TIMEOUT.
@@ -47,6 +58,12 @@ class Step:
     clusters: int
     target_minutes: float
     target_source: str = 'reference'
+    # A fleet step (clusters beyond the concurrency, or given as a fleet):
+    # its clusters are named by step number, its progress is counted.
+    fleet: bool = False
+    number: int = 0
+    # What the reference itself built of ``clusters`` (None: all of them).
+    reference_built: int | None = None
 
     def timeout_minutes(self, scale=1.0):
         base = max(self.target_minutes * TIMEOUT_FACTOR, MIN_TIMEOUT_MINUTES)
@@ -61,8 +78,19 @@ class Reference:
     name: str
     source: str
     points: tuple   # ((nodes, concurrency, target_minutes), ...) sorted
+    # The steps as written, each a dict (nodes, concurrency,
+    # target_minutes, and for fleets clusters, built, note).
+    steps: tuple = ()
+
+    @property
+    def fleet(self):
+        """True when the reference's steps are fleets, run as written."""
+        return any('clusters' in s for s in self.steps)
 
     def as_dict(self):
+        if self.fleet:
+            return {'name': self.name, 'source': self.source,
+                    'steps': [dict(s) for s in self.steps]}
         return {'name': self.name, 'source': self.source,
                 'steps': [{'nodes': n, 'concurrency': c,
                            'target_minutes': t} for n, c, t in self.points]}
@@ -95,8 +123,12 @@ def parse_sizes(text):
 
 
 def load_reference(path=None):
-    """Read a reference table (YAML or JSON); the packaged one by default."""
-    path = path or DEFAULT_REFERENCE
+    """Read a reference table (YAML or JSON); the packaged CERN one by default.
+
+    :param path: a file, or the name of a packaged reference
+        (:data:`REFERENCES`).
+    """
+    path = REFERENCES.get(path, path) or DEFAULT_REFERENCE
     try:
         with open(path) as f:
             text = f.read()
@@ -119,6 +151,7 @@ def reference_from_data(data, origin='<data>'):
         raise PlanError('reference %s: expected a mapping with a "steps" '
                         'list' % origin)
     points = {}
+    steps = []
     for i, step in enumerate(data['steps']):
         try:
             nodes = parse_positive_int(step['nodes'], 'nodes')
@@ -130,12 +163,40 @@ def reference_from_data(data, origin='<data>'):
         if not target > 0 or math.isinf(target):
             raise PlanError('reference %s: step %d: target_minutes must be '
                             'positive' % (origin, i))
-        points[nodes] = (nodes, conc, target)
+        entry = {'nodes': nodes, 'concurrency': conc,
+                 'target_minutes': target}
+        if 'clusters' in step:
+            entry['clusters'] = _fleet_count(step, 'clusters', origin, i)
+            if conc > entry['clusters']:
+                raise PlanError('reference %s: step %d: concurrency %d is '
+                                'more than its %d clusters'
+                                % (origin, i, conc, entry['clusters']))
+            if step.get('built') is not None:
+                entry['built'] = _fleet_count(step, 'built', origin, i,
+                                              zero=True)
+            if step.get('note'):
+                entry['note'] = str(step['note']).strip()
+        steps.append(entry)
+        # The first step of a size gives its interpolation point.
+        points.setdefault(nodes, (nodes, conc, target))
     if not points:
         raise PlanError('reference %s has no steps' % origin)
     return Reference(name=str(data.get('name', os.path.basename(origin))),
                      source=str(data.get('source', '')).strip(),
-                     points=tuple(points[k] for k in sorted(points)))
+                     points=tuple(points[k] for k in sorted(points)),
+                     steps=tuple(steps))
+
+
+def _fleet_count(step, key, origin, i, zero=False):
+    value = step.get(key)
+    if zero and value == 0:
+        return 0
+    try:
+        return parse_positive_int(value, key)
+    except PlanError:
+        raise PlanError('reference %s: step %d: %s must be a whole number '
+                        '> %s, got %r' % (origin, i, key,
+                                          -1 if zero else 0, value))
 
 
 def target_for(size, reference):
@@ -177,6 +238,8 @@ def build(max_nodes, reference=None, sizes=None, concurrency=None):
     reference = reference or load_reference()
     if max_nodes is not None:
         max_nodes = parse_positive_int(max_nodes, '--max-nodes')
+    if reference.fleet:
+        return fleet_steps(reference, max_nodes, sizes, concurrency)
     if sizes:
         chosen = sorted(set(sizes))
         if max_nodes is not None:
@@ -200,6 +263,63 @@ def build(max_nodes, reference=None, sizes=None, concurrency=None):
         steps.append(Step(size=size, concurrency=conc, clusters=conc,
                           target_minutes=target, target_source=source))
     return steps
+
+
+def fleet_steps(reference, max_nodes=None, sizes=None, concurrency=None):
+    """The steps of a fleet reference as written (optionally cut).
+
+    :param max_nodes: drop the steps of larger clusters.
+    :param sizes: keep only the steps of these sizes.
+    :param concurrency: replaces every step's concurrency; at most the
+        step's number of clusters.
+    """
+    if concurrency is not None:
+        concurrency = parse_positive_int(concurrency, '--concurrency')
+    steps = []
+    for number, entry in enumerate(reference.steps, 1):
+        size = entry['nodes']
+        if max_nodes is not None and size > max_nodes:
+            continue
+        if sizes and size not in sizes:
+            continue
+        clusters = entry.get('clusters', entry['concurrency'])
+        conc = entry['concurrency'] if concurrency is None else concurrency
+        if conc > clusters:
+            raise PlanError('--concurrency %d is more than the %d clusters '
+                            'of step %d of reference %s'
+                            % (conc, clusters, number, reference.name))
+        steps.append(Step(size=size, concurrency=conc, clusters=clusters,
+                          target_minutes=entry['target_minutes'],
+                          target_source='reference', fleet=True,
+                          number=number,
+                          reference_built=entry.get('built')))
+    if not steps:
+        raise PlanError('no step of reference %s is within --max-nodes/'
+                        '--sizes' % reference.name)
+    return steps
+
+
+def fleet(clusters, size, reference=None, concurrency=None):
+    """One custom fleet step: ``clusters`` clusters of ``size`` nodes.
+
+    ``concurrency`` of them are in flight at once (default: the
+    reference's concurrency for that size, at most ``clusters``); the
+    target is the reference's for the size (interpolated as in
+    :func:`target_for`).
+    """
+    reference = reference or load_reference()
+    clusters = parse_positive_int(clusters, '--fleet')
+    size = parse_positive_int(size, '--size')
+    target, conc, source = target_for(size, reference)
+    if concurrency is not None:
+        conc = parse_positive_int(concurrency, '--concurrency')
+        if conc > clusters:
+            raise PlanError('--concurrency %d is more than the --fleet of '
+                            '%d clusters' % (conc, clusters))
+    conc = min(conc, clusters)
+    return [Step(size=size, concurrency=conc, clusters=clusters,
+                 target_minutes=target, target_source=source, fleet=True,
+                 number=1)]
 
 
 def quota_need(steps, masters=1, keep=False, master_flavor=None,

@@ -14,7 +14,9 @@
 Checks, in order: credentials; Keystone, Magnum and Heat reachable;
 Magnum's API microversion; the cluster template, its image and flavors
 against the driver; quotas for the whole ladder at its concurrency; the
-Heat resource budget of the largest size and the Heat setting it needs.
+Heat resource budget of the largest size and the Heat setting it needs;
+whether Heat encrypts the user data it stores (readable on the rehearsal
+only).
 Then the environment fingerprint (versions, template shape) and the known
 upstream defects of the versions found. Last, :func:`artifact_check`:
 every image, chart, package and URL the nodes will fetch exists (see
@@ -25,6 +27,7 @@ check of severity 'error' makes the preflight fatal (exit 1, nothing
 created), a 'warning' is reported and the run goes on.
 """
 
+import configparser
 import hashlib
 import importlib.metadata
 import os
@@ -140,6 +143,27 @@ def cloud_id(auth, kind='cloud'):
         raw = '%s|%s|%s' % (auth.get('auth_url'), auth.get('region'),
                             auth.get('project_id'))
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+HEAT_ENCRYPTION_OPTION = 'encrypt_parameters_and_properties'
+_TRUE = ('1', 'true', 'yes', 'on')
+
+
+def heat_encryption_state(path):
+    """Does the heat.conf at ``path`` encrypt parameters and properties?
+
+    True or False as Heat reads ``[DEFAULT]
+    encrypt_parameters_and_properties`` (an oslo.config BoolOpt, default
+    False: heat/common/config.py); None when the file cannot be read.
+    """
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        if not parser.read(path):
+            return None
+    except (OSError, configparser.Error):
+        return None
+    value = parser.defaults().get(HEAT_ENCRYPTION_OPTION, 'false')
+    return value.strip().lower() in _TRUE
 
 
 class Preflight(object):
@@ -361,6 +385,35 @@ class Preflight(object):
                         self.budget.get('max_resources_per_stack')),
                     severity='warning')
 
+    def heat_encryption_check(self):
+        """Heat stores the user data (cluster CA keys) encrypted?
+
+        Only the rehearsal's heat.conf is readable here; on a cloud the
+        operator has to look.
+        """
+        name = 'heat encryption'
+        reh = getattr(self.cloud, 'rehearsal', None)
+        option = '[DEFAULT] %s' % HEAT_ENCRYPTION_OPTION
+        if reh is None:
+            self._check(name, True, 'unknown, check your heat.conf: %s = '
+                        'true keeps the cluster CA keys in the masters\' '
+                        'user data out of Heat\'s database in cleartext'
+                        % option, severity='info', skipped=True)
+            return None
+        path = reh.layout.conf('heat')
+        state = heat_encryption_state(path)
+        if state is None:
+            self._check(name, True, 'unknown: cannot read %s' % path,
+                        severity='warning', skipped=True)
+        elif state:
+            self._check(name, True, '%s is on (%s): user data and resource '
+                        'properties are stored encrypted' % (option, path))
+        else:
+            self._check(name, False, '%s is off (%s): the cluster CA keys '
+                        'in the masters\' user data are stored in cleartext'
+                        % (option, path), severity='warning')
+        return state
+
     def versions(self):
         v = {'selftest_schema': SCHEMA_VERSION,
              'driver': _local_version('magnum-cern-driver')}
@@ -433,6 +486,7 @@ class Preflight(object):
         self.template_checks()
         self.quota_checks()
         self.budget_check()
+        self.heat_encryption_check()
         self.found_versions = self.versions()
         defects = match_defects(self.found_versions)
         for d in defects:

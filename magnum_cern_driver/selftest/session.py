@@ -137,7 +137,9 @@ def template_spec(options, run_id, image_id):
                        ('master_flavor_id', o.master_flavor),
                        ('keypair_id', o.keypair),
                        ('external_network_id', o.external_network),
-                       ('docker_volume_size', o.docker_volume_size)):
+                       ('docker_volume_size', o.docker_volume_size),
+                       ('fixed_network', o.fixed_network),
+                       ('fixed_subnet', o.fixed_subnet)):
         if value:
             spec[key] = value
     return spec
@@ -267,6 +269,9 @@ def exit_code(result):
         codes.append({'fail': exitcodes.ERROR,
                       'interrupted': exitcodes.ERROR,
                       'timeout': exitcodes.TIMEOUT,
+                      # Heat made no progress: the run would have timed
+                      # out, only sooner and with the stuck resources.
+                      'stalled': exitcodes.TIMEOUT,
                       'target missed': exitcodes.TARGET_MISSED}.get(
                           s.get('status')))
     if result.get('interrupted'):

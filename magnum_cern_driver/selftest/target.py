@@ -120,7 +120,19 @@ def image_for(options, adapter):
 
 
 def template_options(options, adapter=None):
-    """``options`` with the rehearsal's default flavor filled in."""
+    """``options`` with the rehearsal's default flavor filled in.
+
+    With ``--fixed-network`` and no ``--fixed-subnet``, the network's
+    only subnet is filled in (the nodes' ports need one).
+    """
+    if adapter is not None and options.fixed_network and \
+            not options.fixed_subnet:
+        subnets = adapter.network_subnets(options.fixed_network)
+        if len(subnets) != 1:
+            raise cloud_mod.CloudError(
+                'network %s has %d subnets: give --fixed-subnet'
+                % (options.fixed_network, len(subnets)))
+        options = dataclasses.replace(options, fixed_subnet=subnets[0])
     if adapter is not None and adapter.kind == 'rehearsal' and \
             not options.flavor and not options.master_flavor:
         if adapter.find_flavor(REHEARSAL_FLAVOR):

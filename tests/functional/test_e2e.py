@@ -126,6 +126,23 @@ class TestClusterLifecycle(base.RehearsalTestCase):
         servers = self._servers(c)
         self.assertEqual(4, len(servers))
 
+        # A refused CA rotation (HTTP 400) leaves the cluster as it was:
+        # its CA, and (after Magnum's conductor recorded UPDATE_FAILED)
+        # its status.
+        pem = self.magnum.certificates.get(c.uuid).pem
+        e = self.assertRaises(magnum_exc.BadRequest,
+                              self.magnum.certificates.rotate_ca,
+                              cluster_uuid=c.uuid)
+        self.assertIn('Rotating the CA', str(e))
+
+        def restored():
+            now = self.magnum.clusters.get(c.uuid)
+            return now if now.status == 'CREATE_COMPLETE' else None
+        c = base.wait_for(restored, 60, interval=0.5,
+                          what='status restored after the refusal')
+        self.assertIn('Refused, nothing changed', c.status_reason)
+        self.assertEqual(pem, self.magnum.certificates.get(c.uuid).pem)
+
         # Scale down, naming the node to remove.
         # Workers are ResourceGroup members (named by their index); a
         # master is the resource 'server' of its master.yaml stack.

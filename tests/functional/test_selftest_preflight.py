@@ -61,6 +61,14 @@ class TestPreflightQuotas(base.RehearsalTestCase):
                       checks['quota instances']['message'])
         self.assertIn('unlimited', checks['quota cores']['message'])
         self.assertTrue(checks['quota ports']['ok'])
+        # The rehearsal's heat.conf, read by the preflight.
+        heat = [c for c in json.loads(done.stdout)['checks']
+                if c['name'] == 'heat encryption']
+        self.assertEqual(1, len(heat))
+        self.assertTrue(heat[0]['ok'], heat[0]['message'])
+        self.assertFalse(heat[0]['skipped'])
+        self.assertIn('encrypt_parameters_and_properties is on',
+                      heat[0]['message'])
 
     def test_small_project_stops_the_run_creating_nothing(self):
         self.reh.configure_standins(quotas={'instances': 33, 'port': 5})

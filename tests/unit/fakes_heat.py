@@ -620,6 +620,16 @@ def open_sockets():
 
 def failed_resource(name, rtype, reason, stack_name, stack_id,
                     physical_id=None, parent=None, depth=0, nested=None):
+    """A failed resource as Heat lists it (with links to its stack)."""
+    return listed_resource(name, rtype, stack_name, stack_id,
+                           status='CREATE_FAILED', reason=reason,
+                           physical_id=physical_id, parent=parent,
+                           depth=depth, nested=nested)
+
+
+def listed_resource(name, rtype, stack_name, stack_id,
+                    status='CREATE_IN_PROGRESS', reason='state changed',
+                    physical_id=None, parent=None, depth=0, nested=None):
     """A resource as Heat lists it (with links to its stack)."""
     links = [{'rel': 'stack', 'href': 'http://heat/v1/p/stacks/%s/%s'
               % (stack_name, stack_id)}]
@@ -627,7 +637,7 @@ def failed_resource(name, rtype, reason, stack_name, stack_id,
         links.append({'rel': 'nested', 'href': 'http://heat/v1/p/stacks/'
                       'n/%s' % nested})
     r = {'resource_name': name, 'resource_type': rtype,
-         'resource_status': 'CREATE_FAILED',
+         'resource_status': status,
          'resource_status_reason': reason,
          'physical_resource_id': physical_id or nested or '',
          'links': links, 'stack_name': stack_name, '_depth': depth}

@@ -305,6 +305,8 @@ class DevstackPluginTest(testtools.TestCase):
         self.assertEqual('112', heat[('database', 'max_overflow')])
         self.assertEqual('180', heat[('DEFAULT', 'rpc_response_timeout')])
         self.assertEqual('10', heat[('DEFAULT', 'engine_life_check_timeout')])
+        self.assertEqual(
+            'True', heat[('DEFAULT', 'encrypt_parameters_and_properties')])
 
     def test_post_config_only_ever_raises_max_resources(self):
         for current in ('5000', '-1'):

@@ -113,8 +113,10 @@ try:
         add(opts.list_opts())
     else:
         from heat.common import config
+        from heat.common import crypt
         import oslo_messaging.opts
         add(config.list_opts())
+        add(crypt.list_opts())
         add(oslo_messaging.opts.list_opts())
     from oslo_db import options as db_options
     add(db_options.list_opts())
@@ -569,6 +571,10 @@ class HeatArithmeticTest(testtools.TestCase):
                          default('MAGNUM_CERN_HEAT_RPC_RESPONSE_TIMEOUT'))
         self.assertEqual(heat.get('DEFAULT', 'engine_life_check_timeout'),
                          default('MAGNUM_CERN_HEAT_ENGINE_LIFE_CHECK_TIMEOUT'))
+        self.assertTrue(heat.getboolean('DEFAULT',
+                                        'encrypt_parameters_and_properties'))
+        self.assertIn('MAGNUM_CERN_HEAT_ENCRYPT=$(trueorfalse True '
+                      'MAGNUM_CERN_HEAT_ENCRYPT)', settings)
         self.assertEqual(magnum.get('cern_driver', 'worker_shard_size'),
                          default('MAGNUM_CERN_WORKER_SHARD_SIZE'))
         self.assertEqual(magnum.get('cern_driver', 'stack_timeout'),

@@ -19,6 +19,8 @@ import fixtures
 from magnum import objects
 
 from magnum_cern_driver import poller
+from magnum_cern_driver import stall as stall_mod
+from magnum_cern_driver import status
 from tests.unit import fakes_heat
 from tests.unit.test_driver import CLUSTER_UUID
 from tests.unit.test_driver import DriverTestBase
@@ -287,3 +289,103 @@ class SocketsTest(DriverTestBase):
         after = fakes_heat.open_sockets()
         self.assertLessEqual(after - before, 2, (before, after))
         self.assertLessEqual(self.cloud.connections - conns, 2)
+
+
+class StallTest(DriverTestBase):
+    """Stall detection in the poll: fake Heat, fake clocks, real objects."""
+
+    def setUp(self):
+        super().setUp()
+        self.now = [1000.0]
+        self.monitor = stall_mod.Monitor(clock=lambda: self.now[0],
+                                         mono=lambda: self.now[0])
+        self.useFixture(fixtures.MonkeyPatch(
+            'magnum_cern_driver.stall.MONITOR', self.monitor))
+        self.config(group='cern_driver', stall_after=300,
+                    stall_check_interval=60)
+
+    def busy(self, stack, *servers):
+        group = 'aaaaaaaa-0000-0000-0000-000000000002'
+        stack.resources = [
+            fakes_heat.listed_resource('workers', 'OS::Heat::ResourceGroup',
+                                       stack.name, stack.id, nested=group)]
+        stack.resources += [
+            fakes_heat.listed_resource(str(i), 'OS::Nova::Server', 'g',
+                                       group, physical_id='server-%d' % i,
+                                       parent='workers', depth=1)
+            for i in servers]
+
+    def poll_at(self, t):
+        self.now[0] = t
+        return self.poll()
+
+    def test_stall_reported_and_cleared(self):
+        stack = self.create()
+        self.busy(stack, 1, 2)
+        self.cloud.set_status(stack.id, 'CREATE_IN_PROGRESS',
+                              'Stack CREATE started')
+        for t in range(1000, 1300, 10):
+            cluster = self.poll_at(t)
+            self.assertEqual('Stack CREATE started', cluster.status_reason)
+        # 30 polls, one resource list per minute (and the first poll)
+        self.assertEqual(5, self.cloud.count('GET', 'heat_resources'))
+        cluster = self.poll_at(1300)
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+        self.assertTrue(status.is_stalled(cluster.status_reason),
+                        cluster.status_reason)
+        self.assertIn('workers/1 (OS::Nova::Server)', cluster.status_reason)
+        # between looks the verdict stands, without Heat calls
+        lists = self.cloud.count('GET', 'heat_resources')
+        cluster = self.poll_at(1330)
+        self.assertTrue(status.is_stalled(cluster.status_reason))
+        self.assertEqual(lists, self.cloud.count('GET', 'heat_resources'))
+        # progress resumes: server 1 finished
+        self.busy(stack, 2)
+        cluster = self.poll_at(1360)
+        self.assertEqual('Stack CREATE started', cluster.status_reason)
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+
+    def test_stall_of_a_delete(self):
+        stack = self.create()
+        self.busy(stack, 1)
+        self.cloud.set_status(stack.id, 'DELETE_IN_PROGRESS', 'deleting')
+        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        cluster.status = 'DELETE_IN_PROGRESS'
+        cluster.save()
+        self.poll_at(1000)
+        cluster = self.poll_at(1310)
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
+        self.assertTrue(status.is_stalled(cluster.status_reason))
+
+    def test_settled_stack_forgets_and_keeps_heat_result(self):
+        stack = self.create()
+        self.busy(stack, 1)
+        self.poll_at(1000)
+        self.poll_at(1400)
+        self.assertIsNotNone(self.monitor.get(stack.id))
+        self.outputs(stack)
+        self.cloud.set_status(stack.id, 'CREATE_COMPLETE')
+        cluster = self.poll_at(1410)
+        self.assertEqual('CREATE_COMPLETE', cluster.status)
+        self.assertIsNone(cluster.status_reason)
+        self.assertIsNone(self.monitor.get(stack.id))
+
+    def test_listing_fails_keeps_polling(self):
+        stack = self.create()
+        self.busy(stack, 1)
+        self.poll_at(1000)
+        self.cloud.fail_with = 503
+        cluster = self.poll_at(1310)       # the stack show fails too
+        self.assertIn('will retry', cluster.status_reason)
+        self.cloud.fail_with = None
+        cluster = self.poll_at(1320)
+        self.assertTrue(status.is_stalled(cluster.status_reason))
+
+    def test_turned_off(self):
+        self.config(group='cern_driver', stall_after=0)
+        stack = self.create()
+        self.busy(stack, 1)
+        self.poll_at(1000)
+        cluster = self.poll_at(5000)
+        self.assertFalse(status.is_stalled(cluster.status_reason))
+        self.assertEqual(0, self.cloud.count('GET', 'heat_resources'))

@@ -9,21 +9,24 @@
 #    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 #    License for the specific language governing permissions and limitations
 #    under the License.
-"""``magnum-cern-selftest rehearsal up|down|status|logs``."""
+"""``magnum-cern-selftest rehearsal up|down|status|logs|kill|restart|...``.
+
+The fault commands (``kill``, ``stop``, ``start``, ``restart``) address
+processes by the pids ``up`` recorded, never by name.
+"""
 
 import argparse
 import json
 import sys
 import time
 
+from magnum_cern_driver.selftest.rehearsal import services
 from magnum_cern_driver.selftest.rehearsal import state as state_mod
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_NOT_UP = 3
-LOG_NAMES = ('mariadb', 'epmd', 'rabbitmq', 'keystone', 'cloud-standin',
-             'glance', 'heat-api', 'heat-engine', 'magnum-api',
-             'magnum-conductor')
+LOG_NAMES = services.SERVICE_NAMES
 
 
 def _delay(text):
@@ -86,6 +89,17 @@ def _quota(text):
     return name, limit
 
 
+def _worker_index(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            'a worker index is an integer >= 0 (0: the oldest worker)')
+    return value
+
+
 def add_parser(subparsers):
     p = subparsers.add_parser(
         'rehearsal', help='the local control plane (real Keystone, Glance, '
@@ -131,6 +145,34 @@ def add_parser(subparsers):
     logs.add_argument('-n', '--lines', type=int, default=None)
     logs.add_argument('-f', '--follow', action='store_true')
     logs.set_defaults(func=cmd_logs)
+
+    kill = sub.add_parser(
+        'kill', help='SIGKILL a service, or one of its workers (fault '
+        'injection)', description='Send SIGKILL to the recorded main '
+        'process of SERVICE, or with --worker N to its N-th worker child '
+        '(0 = the oldest; `status --json` lists them). heat-engine, '
+        'magnum-conductor and the gunicorn services (heat-api, keystone, '
+        '...) respawn a killed worker; a killed main process stays dead '
+        'until `start`, `restart` or `up`.')
+    kill.add_argument('service', choices=services.SERVICE_NAMES,
+                      metavar='SERVICE', help='one of: %s'
+                      % ', '.join(services.SERVICE_NAMES))
+    kill.add_argument('--worker', type=_worker_index, default=None,
+                      metavar='N', help='the N-th worker child, oldest '
+                      'first (start time, then pid)')
+    kill.set_defaults(func=cmd_kill)
+    for name, what in (
+            ('restart', 'stop (SIGTERM, SIGKILL after a grace period) and '
+             'start a service again, same config and ports'),
+            ('stop', 'stop one service (it stays stopped until start, '
+             'restart or up)'),
+            ('start', 'start one stopped or killed service and wait until '
+             'it answers')):
+        cmd = sub.add_parser(name, help=what, description=what + '.')
+        cmd.add_argument('service', choices=services.SERVICE_NAMES,
+                         metavar='SERVICE', help='one of: %s'
+                         % ', '.join(services.SERVICE_NAMES))
+        cmd.set_defaults(func=cmd_fault)
 
     bench = sub.add_parser(
         'bench', help='create one large cluster through Magnum and measure')
@@ -208,9 +250,10 @@ def cmd_status(args):
         for name, st in status.items():
             state = ('up' if st['answers'] else 'not answering') \
                 if st['running'] else 'stopped'
-            print('%-17s %-14s pid %-8s ports %s' % (
-                name, state, st['pid'] or '-',
-                ','.join(map(str, st['ports'])) or '-'))
+            print('%-17s %-14s pid %-8s ports %-12s workers %s' % (
+                name, state, st['pid'] if st['running'] else '-',
+                ','.join(map(str, st['ports'])) or '-',
+                ','.join(map(str, st.get('workers') or ())) or '-'))
     ok = bool(status) and all(s['running'] and s['answers']
                               for s in status.values())
     return EXIT_OK if ok else EXIT_NOT_UP
@@ -240,6 +283,52 @@ def cmd_logs(args):
                         time.sleep(0.5)
             except KeyboardInterrupt:
                 pass
+    return EXIT_OK
+
+
+def _fault_error(command, e):
+    print('rehearsal %s: %s' % (command, e), file=sys.stderr)
+    return EXIT_NOT_UP if getattr(e, 'not_up', False) else EXIT_ERROR
+
+
+def cmd_kill(args):
+    from magnum_cern_driver.selftest.rehearsal import core
+    reh = _get(args)
+    try:
+        done = reh.kill_service(args.service, worker=args.worker)
+    except core.FaultError as e:
+        return _fault_error('kill', e)
+    if done['worker'] is None:
+        print('killed %s (pid %d)' % (done['service'], done['pid']))
+    else:
+        print('killed %s worker %d (pid %d)' % (
+            done['service'], done['worker'], done['pid']))
+    return EXIT_OK
+
+
+def cmd_fault(args):
+    from magnum_cern_driver.selftest.rehearsal import core
+    command = args.rehearsal_command
+    reh = _get(args)
+    t0 = time.monotonic()
+    try:
+        if command == 'stop':
+            pid = reh.stop_service(args.service)
+            print('%s stopped (pid %s)' % (args.service, pid)
+                  if pid else '%s was not running' % args.service)
+        elif command == 'start':
+            pid = reh.start_service(args.service)
+            print('%s up (pid %d) in %.1f s' % (
+                args.service, pid, time.monotonic() - t0))
+        else:
+            old, pid = reh.restart_service(args.service)
+            print('%s restarted (pid %s -> %d) in %.1f s' % (
+                args.service, old or '-', pid, time.monotonic() - t0))
+    except core.FaultError as e:
+        return _fault_error(command, e)
+    except core.ServiceError as e:
+        print('rehearsal %s failed: %s' % (command, e), file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 

@@ -55,6 +55,10 @@ DEFAULT_MAX_RESOURCES_PER_STACK = 2048
 # One engine worker per core; on 2 cores a second worker did not make a
 # single stack faster, but it serves API reads while the first is busy.
 DEFAULT_HEAT_ENGINE_WORKERS = 2
+# [cern_driver] stall_after and stall_check_interval of the rehearsal's
+# conductor (seconds): the production defaults are 300 and 60.
+REHEARSAL_STALL_AFTER = 90
+REHEARSAL_STALL_CHECK_INTERVAL = 30
 
 # Stand-in resource types: real type -> the stand-in type the plugin
 # registers (same property and attribute schema).
@@ -289,6 +293,13 @@ def render_heat(layout):
         'stack_domain_admin_password': layout.secrets['heat_domain_admin'],
         'deferred_auth_method': 'trusts',
         'auth_encryption_key': layout.secrets['heat_svc'][:32],
+        # Hidden parameters (the nodes' user data, which holds the cluster
+        # CA keys) and every resource property go to Heat's database
+        # encrypted with auth_encryption_key: heat/objects/raw_template.py
+        # (RawTemplate.encrypt_hidden_parameters) and
+        # heat/objects/resource_properties_data.py
+        # (ResourcePropertiesData.encrypt_properties_data). Off by default.
+        'encrypt_parameters_and_properties': True,
         'heat_metadata_server_url': layout.url('heat'),
         'heat_waitcondition_server_url': layout.url('heat', '/v1/'
                                                     'waitcondition'),
@@ -349,6 +360,11 @@ def render_magnum(layout):
                if layout.settings.get('worker_shard_size') else {}),
             'heat_endpoint_interface': 'public',
             'heat_region_name': REGION,
+            # Hollow nodes: Heat moves on every few seconds here, so a
+            # stall shows in minutes; the fault tests rely on it
+            # (docs/rehearsal.md).
+            'stall_after': REHEARSAL_STALL_AFTER,
+            'stall_check_interval': REHEARSAL_STALL_CHECK_INTERVAL,
         },
     })
 

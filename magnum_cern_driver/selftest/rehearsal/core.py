@@ -32,6 +32,19 @@ from magnum_cern_driver.selftest.rehearsal import standin_config
 from magnum_cern_driver.selftest.rehearsal import state as state_mod
 
 ServiceError = procs.ServiceError
+
+
+class FaultError(RuntimeError):
+    """A fault command cannot do what was asked; str() says why.
+
+    ``not_up``: the rehearsal (or the service) is not running.
+    """
+
+    def __init__(self, message, not_up=False):
+        super().__init__(message)
+        self.not_up = not_up
+
+
 DIRS = ('etc/keystone', 'etc/glance', 'etc/heat/environment.d',
         'etc/heat/templates', 'etc/magnum', 'etc/rabbitmq', 'logs', 'run',
         'data/keystone', 'data/glance/images', 'data/glance/staging',
@@ -210,6 +223,14 @@ class Rehearsal(object):
             self._rpc = bootstrap.RpcPing(self.layout)
         return self._rpc
 
+    def db_connection(self, database):
+        """A PyMySQL connection to one of the rehearsal's databases.
+
+        For tests that look at what a service stores (Heat's encrypted
+        columns, for example). The caller closes it.
+        """
+        return self._mysql(database)
+
     def _mysql(self, database=None):
         import pymysql
         return pymysql.connect(unix_socket=self.layout.mysql_socket,
@@ -220,6 +241,10 @@ class Rehearsal(object):
         layout = self.layout
         if self._running(svc.name):
             return False
+        old = self.state.processes.get(svc.name)
+        if old is not None:
+            # Killed by ``kill``: what it left behind goes first.
+            self._stop_orphans(old)
         busy = procs.listening_ports(svc.ports)
         if busy:
             raise ServiceError(svc.name, 'port(s) %s already in use by '
@@ -366,6 +391,119 @@ class Rehearsal(object):
         self.state.save()
         return self.timings
 
+    # Faults ---------------------------------------------------------------
+    # Every process is addressed by the pid (and start time) ``up``
+    # recorded, never by name.
+    def _service(self, name):
+        """The plan entry of ``name``; FaultError if unknown or not up."""
+        if name not in services.SERVICE_NAMES:
+            raise FaultError('unknown service %r: one of %s'
+                             % (name, ', '.join(services.SERVICE_NAMES)))
+        if not self.state.ports or not self.state.processes:
+            raise FaultError('the rehearsal in %s is not up (run: '
+                             'magnum-cern-selftest rehearsal up)'
+                             % self.state_dir, not_up=True)
+        return {svc.name: svc for svc in services.plan(self.layout)}[name]
+
+    def _running_record(self, name):
+        self._service(name)
+        if not self._running(name):
+            raise FaultError('%s is not running (start it with: '
+                             'magnum-cern-selftest rehearsal start %s)'
+                             % (name, name), not_up=True)
+        return self.state.processes[name]
+
+    def workers(self, name):
+        """Pids of the service's worker children, oldest first."""
+        rec = self.state.processes.get(name)
+        if not rec or not self._running(name):
+            return []
+        return procs.children(rec['pid'])
+
+    def kill_service(self, name, worker=None):
+        """SIGKILL the service's main process, or its worker ``worker``.
+
+        Worker N is the N-th oldest direct child (start time, then pid;
+        0 is the oldest), see :func:`procs.children`. Killing the main
+        process records its other processes so that ``start``,
+        ``restart`` and ``down`` stop what it leaves behind. Returns
+        ``{'service', 'pid', 'worker'}`` of what was killed.
+        """
+        rec = self._running_record(name)
+        if worker is not None:
+            try:
+                pid = procs.pick_worker(name, self.workers(name), worker)
+            except IndexError as e:
+                raise FaultError(str(e))
+            procs.kill(pid, procs.start_time(pid))
+            return {'service': name, 'pid': pid, 'worker': worker}
+        family = procs.descendants(rec['pid'])
+        rec['orphans'] = [[p, procs.start_time(p)] for p in family]
+        self.state.save()
+        procs.kill(rec['pid'], rec.get('started'))
+        return {'service': name, 'pid': rec['pid'], 'worker': None}
+
+    def _stop_orphans(self, rec):
+        for pid, started in rec.pop('orphans', None) or ():
+            if procs.alive(pid, started):
+                procs.stop(pid, started, 2)
+
+    def stop_service(self, name):
+        """Stop one service (SIGTERM, SIGKILL after its grace period).
+
+        Returns the pid stopped, or None if it was not running.
+        """
+        self._service(name)
+        rec = self.state.processes.get(name)
+        if rec is None:
+            return None
+        pid = rec['pid'] if self._running(name) else None
+        if pid is not None:
+            procs.stop(pid, rec.get('started'), rec.get('grace', 5))
+        self._stop_orphans(rec)
+        # The record stays (dead pid): ``down`` and ``status`` still know
+        # the service, and ``start`` replaces it.
+        rec['stopped'] = True
+        self.state.save()
+        return pid
+
+    def start_service(self, name, port_timeout=30.0):
+        """Start one service with its recorded config and ports.
+
+        Waits until it answers; returns its pid (the running one if it
+        ran already).
+        """
+        svc = self._service(name)
+        layout = self.layout
+        rec = self.state.processes.get(name)
+        if rec is not None and not self._running(name):
+            # Killed: what it left behind goes first (gunicorn workers
+            # may still hold the port).
+            self._stop_orphans(rec)
+        end = time.monotonic() + port_timeout
+        while procs.listening_ports(svc.ports) and \
+                time.monotonic() < end and not self._running(name):
+            time.sleep(0.2)
+        sess = {}
+
+        def admin():
+            if 'admin' not in sess:
+                sess['admin'] = bootstrap.admin_session(layout)
+            return sess['admin']
+
+        t = time.monotonic()
+        try:
+            self._start(svc)
+            self._wait(svc, admin, t)
+        finally:
+            self._close_rpc()
+        return self.state.processes[name]['pid']
+
+    def restart_service(self, name):
+        """Stop (if running) and start one service; (old pid, new pid)."""
+        old = self.stop_service(name)
+        return old, self.start_service(name)
+
     # Down -----------------------------------------------------------------
     def down(self, purge=False):
         """Stop exactly the recorded processes; return leftover ports."""
@@ -387,6 +525,7 @@ class Rehearsal(object):
                                     rec.get('grace', 5))
                 if killed:
                     self.out('  %s needed SIGKILL' % name)
+            self._stop_orphans(rec)
             del self.state.processes[name]
             if self.state.exists():
                 self.state.save()
@@ -419,7 +558,9 @@ class Rehearsal(object):
                 except Exception:  # noqa: reported as not answering
                     answers = False
             out[svc.name] = {'running': running, 'pid': rec.get('pid'),
-                             'ports': list(svc.ports), 'answers': answers}
+                             'ports': list(svc.ports), 'answers': answers,
+                             'workers': procs.children(rec['pid'])
+                             if running else []}
         self._close_rpc()
         return out
 

@@ -132,6 +132,82 @@ def descendants(pid):
     return found
 
 
+def _scan_children(pid):
+    found = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            ppid, state = _ppid_and_state(int(entry))
+            if ppid == pid and state not in ('Z', 'X'):
+                found.append(int(entry))
+    return found
+
+
+def children(pid):
+    """Live direct children of ``pid``, oldest first.
+
+    Read from ``/proc/PID/task/*/children`` (one line per thread), or, on
+    a kernel without it, by scanning every process's parent. Order: start
+    time, then pid (pids wrap; start times do not). Worker N of a service
+    is ``children(pid)[N]``: after a respawn the new worker is the last.
+    """
+    kids = set()
+    try:
+        tasks = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            with open('/proc/%d/task/%s/children' % (pid, task)) as f:
+                kids.update(int(x) for x in f.read().split())
+        except FileNotFoundError:
+            if not os.path.exists('/proc/%d/task/%s' % (pid, task)):
+                continue    # the thread ended meanwhile
+            kids.update(_scan_children(pid))
+            break
+        except OSError:
+            continue
+    return order_oldest_first(
+        (k, start_time(k)) for k in kids if alive(k))
+
+
+def order_oldest_first(entries):
+    """Pids of ``[(pid, start time)]`` ordered by start time, then pid."""
+    return [pid for pid, started in sorted(
+        (e for e in entries if e[1] is not None),
+        key=lambda e: (e[1], e[0]))]
+
+
+def pick_worker(name, workers, index):
+    """The pid of worker ``index`` of ``workers`` (oldest first).
+
+    :raises IndexError: with a message naming the workers there are.
+    """
+    if not workers:
+        raise IndexError('%s has no worker processes (it runs as one '
+                         'process: kill it without --worker)' % name)
+    if not 0 <= index < len(workers):
+        raise IndexError(
+            '%s has %d worker(s): --worker must be 0..%d (oldest first: '
+            'pids %s)' % (name, len(workers), len(workers) - 1,
+                          ', '.join(map(str, workers))))
+    return workers[index]
+
+
+def kill(pid, started=None, wait=5.0):
+    """SIGKILL one process (never its group) if it is the recorded one.
+
+    Returns True if the signal was sent; waits up to ``wait`` seconds for
+    it to be gone (a zombie counts as gone).
+    """
+    if not alive(pid, started):
+        return False
+    _signal(pid, signal.SIGKILL, group=False)
+    end = time.monotonic() + wait
+    while time.monotonic() < end and alive(pid, started):
+        time.sleep(0.05)
+    return True
+
+
 def _signal(pid, sig, group):
     try:
         if group:
@@ -153,7 +229,13 @@ def stop(pid, started, grace):
         return False
     family = [pid] + descendants(pid)
     family_started = {p: start_time(p) for p in family}
-    _signal(pid, signal.SIGTERM, group=True)
+    # A service leads its own group; a worker left behind by a killed
+    # parent (see ``kill``) does not: signal it alone.
+    try:
+        group = os.getpgid(pid) == pid
+    except OSError:
+        group = False
+    _signal(pid, signal.SIGTERM, group=group)
     for p in family[1:]:
         _signal(p, signal.SIGTERM, group=False)
     deadline = time.monotonic() + grace
@@ -164,7 +246,7 @@ def stop(pid, started, grace):
         time.sleep(0.1)
     else:
         killed = True
-        _signal(pid, signal.SIGKILL, group=True)
+        _signal(pid, signal.SIGKILL, group=group)
         for p, s in family_started.items():
             if alive(p, s):
                 _signal(p, signal.SIGKILL, group=False)

@@ -23,6 +23,10 @@ import shutil
 from magnum_cern_driver.selftest.rehearsal import configs
 
 WSGI = 'magnum_cern_driver.selftest.rehearsal.wsgi'
+# The services of :func:`plan`, in start order (names the CLI accepts).
+SERVICE_NAMES = ('mariadb', 'epmd', 'rabbitmq', 'keystone', 'cloud-standin',
+                 'glance', 'heat-api', 'heat-engine', 'magnum-api',
+                 'magnum-conductor')
 ENV_CONF = 'MAGNUM_CERN_REHEARSAL_CONF'
 ENV_STANDIN_CONFIG = 'MAGNUM_CERN_REHEARSAL_STANDINS'
 ENV_AUTH_URL = 'MAGNUM_CERN_REHEARSAL_AUTH_URL'

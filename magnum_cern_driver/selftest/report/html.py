@@ -19,6 +19,8 @@ is inline (CSS, SVG); the file opens without a network.
 import html as html_mod
 import math
 
+from magnum_cern_driver.selftest.report import histogram
+
 STATUS_COLORS = {
     'REQUESTED': '#9e9e9e',
     'CREATE_IN_PROGRESS': '#1e88e5',
@@ -31,6 +33,7 @@ STATUS_COLORS = {
 OTHER_COLOR = '#fb8c00'
 VERDICT_COLORS = {'pass': '#2e7d32', 'target missed': '#ef6c00',
                   'fail': '#c62828', 'timeout': '#ad1457',
+                  'stalled': '#ad1457',
                   'interrupted': '#6a1b9a', 'skipped': '#757575'}
 MAX_TIMELINE_ROWS = 400
 
@@ -90,7 +93,7 @@ def deploy_plot(result, width=760, height=380):
         for r in s.get('results') or []:
             if r.get('create_seconds') is not None:
                 points.append((s['size'], r['create_seconds'] / 60.0))
-            elif r.get('outcome') in ('fail', 'timeout'):
+            elif r.get('outcome') in ('fail', 'timeout', 'stalled'):
                 failed[s['size']] = failed.get(s['size'], 0) + 1
         m = (s.get('summary') or {}).get('median_minutes')
         if m is not None:
@@ -181,6 +184,9 @@ def timeline_plot(result, width=1000):
         for r in s.get('results') or []:
             if r.get('transitions'):
                 rows.append(r)
+    if len(rows) > histogram.OVER:
+        # A fleet: a row per cluster would be unreadable.
+        return histogram.plot(result, width=width)
     rows.sort(key=lambda r: (r.get('requested_at') or 0, r['name']))
     clipped = len(rows) > MAX_TIMELINE_ROWS
     rows = rows[:MAX_TIMELINE_ROWS]
@@ -252,10 +258,28 @@ def _table(headers, rows):
     return '\n'.join(out)
 
 
-def _status_cell(status):
+def _spread(sub):
+    """First batch (and whole step) from first to last create request."""
+    if not sub or sub.get('first_batch_seconds') is None:
+        return '-'
+    text = '%s (first %s)' % (_fmt(sub['first_batch_seconds'], 1),
+                              sub.get('batch'))
+    if sub.get('all_seconds') != sub['first_batch_seconds']:
+        text += '; %s (all %s)' % (_fmt(sub.get('all_seconds'), 1),
+                                   sub.get('requests'))
+    return text
+
+
+def _status_cell(status, like=None):
+    """``status`` coloured as ``like`` (default: as itself)."""
     cls = {'pass': 'ok', 'fail': 'bad', 'error': 'bad',
-           'skipped': 'muted'}.get(status, 'warn')
+           'skipped': 'muted'}.get(like or status, 'warn')
     return '<span class="%s">%s</span>' % (cls, esc(status))
+
+
+# A cluster's outcome, coloured as the check it makes.
+OUTCOME_LIKE = {'timeout': 'fail', 'stalled': 'fail',
+                'interrupted': 'skipped'}
 
 
 def render(result):
@@ -282,7 +306,7 @@ def render(result):
         '<h2>Sizes</h2>',
         _table(['size', 'concurrency', 'verdict', 'median min',
                 'p90 min', 'max min', 'target min', 'accept ms (median)',
-                'built', 'reason'],
+                'built', 'submission spread s', 'reason'],
                [[esc(s['size']), esc(s.get('concurrency')),
                  '<span style="color:%s">%s</span>' % (
                      VERDICT_COLORS.get(s.get('status'), '#000'),
@@ -297,6 +321,7 @@ def render(result):
                  esc('%s/%s' % ((s.get('summary') or {}).get('complete', 0),
                                 (s.get('summary') or {}).get('requested',
                                                              0))),
+                 esc(_spread((s.get('summary') or {}).get('submission'))),
                  esc(s.get('reason'))] for s in sizes]),
         '<h2>Cluster status timeline</h2>', timeline_plot(result),
     ]
@@ -307,9 +332,7 @@ def render(result):
             ['name', 'outcome', 'status', 'accept ms', 'create min',
              'nodes Ready min', 'time in status (s)', 'reason'],
             [[esc(r['name']), _status_cell(
-                {'timeout': 'fail', 'interrupted': 'skipped'}.get(
-                    r.get('outcome'), r.get('outcome'))) if r.get(
-                'outcome') != 'pass' else _status_cell('pass'),
+                r.get('outcome'), OUTCOME_LIKE.get(r.get('outcome'))),
               esc(r.get('status')), esc(_fmt(r.get('accept_ms'), 1)),
               esc(_fmt(None if r.get('create_seconds') is None
                        else r['create_seconds'] / 60.0)),

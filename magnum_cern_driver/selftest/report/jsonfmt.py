@@ -18,16 +18,19 @@ Top-level keys (schema 1.x; minor versions only add keys):
 ``reference`` (the table used), ``plan`` (steps), ``preflight`` (checks,
 fingerprint, budget, quota, defects), ``fingerprint``, ``sizes`` (one per
 step: verdict, summary, ``results`` per cluster with its raw poll
-``samples`` [seconds since start, status], ``transitions`` and
-``time_in_status``), ``load`` (the load phase's document), ``baseline``
-(comparison), ``cleanup`` (deleted, leftovers, kept), ``checks`` (one per
-JUnit testcase), ``outcome`` and ``exit_code``.
+``samples`` [seconds since start, status], ``transitions``,
+``time_in_status`` and, since 1.1, ``stalls`` [{``since``, ``until``}]:
+the periods the driver reported the stack stalled), ``load`` (the load
+phase's document), ``baseline`` (comparison), ``cleanup`` (deleted,
+leftovers, kept), ``checks`` (one per JUnit testcase), ``outcome`` and
+``exit_code``.
 """
 
 import json
 
 SCHEMA_ID = 'magnum-cern-selftest/result'
-SCHEMA_VERSION = '1.0'
+# 1.1: the 'stalled' verdict, results[].stalls, summary.stalled.
+SCHEMA_VERSION = '1.1'
 REQUIRED = ('schema', 'schema_version', 'run_id', 'sizes', 'checks',
             'exit_code')
 

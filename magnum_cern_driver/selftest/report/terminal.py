@@ -19,6 +19,8 @@ changes are printed, one line each.
 import sys
 import time
 
+from magnum_cern_driver.selftest import fleet as fleet_mod
+
 BAR = 20
 
 
@@ -50,6 +52,9 @@ class LiveView(object):
         self._step = None
         self._tracked = []
         self._t0 = clock()
+        # A fleet's progress is a count line (fleet.progress_line).
+        self._compact = False
+        self._fleet = fleet_mod.ProgressThrottle(clock)
 
     def _write(self, text):
         self.stream.write(text)
@@ -70,32 +75,66 @@ class LiveView(object):
         self._step = step
         self._tracked = tracked
         self._drawn = 0
-        self._write('== size %d: %d cluster(s) at once, target %.1f min '
-                    '(%s)\n' % (step.size, step.clusters,
-                                step.target_minutes, step.target_source))
+        self._compact = fleet_mod.compact(step)
+        if step.clusters != step.concurrency:
+            self._write('== size %d: %d clusters, %d at once, target %.1f '
+                        'min (%s)\n' % (step.size, step.clusters,
+                                        step.concurrency,
+                                        step.target_minutes,
+                                        step.target_source))
+        else:
+            self._write('== size %d: %d cluster(s) at once, target %.1f '
+                        'min (%s)\n' % (step.size, step.clusters,
+                                        step.target_minutes,
+                                        step.target_source))
         self._redraw(force=True)
 
+    def fleet_progress(self, step, tracked, final=False):
+        """A fleet's count line: redrawn on a terminal, else throttled."""
+        if not self._compact:
+            return
+        line = fleet_mod.progress_line(step, tracked,
+                                       self.clock() - self._t0)
+        if self.tty:
+            self._erase()
+            self._write('  %s\n' % line)
+            self._drawn = 0 if final else 1
+        elif self._fleet.due(step, tracked, final):
+            self._write('%s %s\n' % (_mmss(self.clock() - self._t0), line))
+
     def cluster_update(self, step, t):
-        key = (t.status, t.outcome, t.ready_progress)
-        if self._last_state.get(t.name) != key:
+        stalled = getattr(t, 'stalled', False)
+        key = (t.status, t.outcome, t.ready_progress, stalled)
+        last = self._last_state.get(t.name)
+        if last != key:
             self._last_state[t.name] = key
-            if not self.tty:
+            if not self.tty and not self._compact:
                 self._write('%s %s %s%s%s\n' % (
                     _mmss(self.clock() - self._t0), t.name, t.status,
                     ' (%s)' % t.outcome if t.outcome else '',
                     ' %s' % t.ready_progress if t.ready_progress else ''))
+            if stalled and not (last and last[3]):
+                # Said once per stall, in both modes: what is stuck.
+                self.message('%s: %s' % (t.name, t.reason))
+            elif last and last[3] and not stalled and not t.outcome:
+                self.message('%s: progress resumed' % t.name)
+        if self._compact:
+            # A fleet: the count line, no per-cluster lines (stalls are
+            # still named above, once each).
+            return
         self._redraw()
 
     def step_done(self, step, out):
         self._erase()
-        if self.tty and self._tracked:
+        if self.tty and self._tracked and not self._compact:
             self._write(self._table(final=True))
         s = out.get('summary') or {}
         self._write('== size %d: %s: %s (built %d/%d, median %s min, '
-                    'accept median %s ms)\n' % (
+                    'accept median %s ms%s)\n' % (
                         step.size, out['status'].upper(), out['reason'],
                         s.get('complete', 0), s.get('requested', 0),
-                        s.get('median_minutes'), s.get('accept_ms_median')))
+                        s.get('median_minutes'), s.get('accept_ms_median'),
+                        fleet_mod.spread_text(s)))
         self._tracked = []
         self._drawn = 0
 
@@ -110,7 +149,8 @@ class LiveView(object):
             elapsed = (now - self._t0) - t.requested_at
         target = self._step.target_minutes * 60.0
         frac = (elapsed or 0) / target if target else 0
-        state = t.outcome.upper() if t.outcome else t.status
+        state = t.outcome.upper() if t.outcome else (
+            'STALLED' if getattr(t, 'stalled', False) else t.status)
         return '  %-32s %-20s %s / %s %s %s' % (
             t.name, state[:20], _mmss(elapsed), _mmss(target),
             _bar(frac), t.ready_progress or '')
@@ -125,7 +165,7 @@ class LiveView(object):
             self._drawn = 0
 
     def _redraw(self, force=False):
-        if not self.tty or not self._tracked:
+        if not self.tty or not self._tracked or self._compact:
             return
         now = self.clock()
         if not force and now - self._last_draw < self.min_redraw:

@@ -2,7 +2,7 @@
 # Runtime: kernel modules and sysctls, MTU, containerd, kubelet, kubeadm and
 # kubectl at the label versions (installed only when the image lacks them),
 # containerd configuration (systemd cgroups, registry mirror, sandbox image),
-# and a guard that keeps pods away from the metadata service.
+# and the unit that starts the metadata guard before the kubelet.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=common.sh
@@ -93,24 +93,24 @@ runtime-endpoint: unix:///run/containerd/containerd.sock
 CONF
 chmod 0644 "$R/etc/crictl.yaml"
 
-# Pods must not read the user data (it holds this node's secrets) from the
-# metadata service. Host-network pods (node IP) are trusted and unaffected.
+# The metadata guard (metadata-guard.sh) at every boot, before the
+# kubelet; the kubelet does not start without it. The runner adds the rule
+# for the pods' cgroup once the kubelet made it.
 guard=/etc/systemd/system/magnum-cern-metadata-guard.service
-rule="PREROUTING -s $FLANNEL_NETWORK_CIDR -d 169.254.169.254/32 -j DROP"
 install -d -m 0755 "$R/etc/systemd/system"
 cat >"$R$guard" <<UNIT
 [Unit]
-Description=Keep pods away from the OpenStack metadata service
+Description=Keep pods and non-root processes away from the metadata service
 Before=kubelet.service
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/sbin/iptables -w -t raw -I $rule
-ExecStop=/usr/sbin/iptables -w -t raw -D $rule
+ExecStart=/bin/bash /usr/local/lib/magnum-cern/metadata-guard.sh early
 
 [Install]
 WantedBy=multi-user.target
+RequiredBy=kubelet.service
 UNIT
 chmod 0644 "$R$guard"
 

@@ -324,11 +324,13 @@ instance_id() {
 # console_failure STATUS: when the runner stops on a failure, one line on
 # the console, so `openstack console log show` tells which fragment failed
 # on which node. Only the fragment's file name is printed: no value, no
-# secret. Installed for the runner (bootstrap.sh) only.
+# secret. Installed for the runner (bootstrap.sh) only; MCD_STAGE (set by
+# the runner) names a step that is not a fragment.
 console_failure() {
-    local fragment="" f
+    local fragment=${MCD_STAGE:-} f
     [ "$1" -ne 0 ] || return 0
     for f in "$MCD_LIB"/fragments/[0-9][0-9]-*.sh; do
+        [ -z "$fragment" ] || break
         if [ ! -e "$MCD_STATE/done/${f##*/}" ]; then
             fragment=${f##*/}
             break

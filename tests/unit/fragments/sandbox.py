@@ -36,7 +36,8 @@ from magnum_cern_driver import userdata
 # System commands the fragments may call: all replaced by shims.
 SHIMMED = (
     'blkid', 'cloud-init', 'curl', 'dnf', 'findmnt', 'helm', 'ip',
-    'kubeadm', 'kubectl', 'lsblk', 'mkfs.xfs', 'modprobe', 'mount',
+    'iptables', 'iptables-restore', 'kubeadm', 'kubectl', 'lsblk',
+    'mkfs.xfs', 'modprobe', 'mount',
     'mountpoint', 'openssl', 'rpm', 'sleep', 'swapoff', 'sysctl',
     'systemctl', 'udevadm', 'umount', 'update-ca-trust',
     'wipefs',
@@ -48,6 +49,7 @@ REAL = (
     'wc',
 )
 
+POD_CGROUP = '/sys/fs/cgroup/kubepods.slice'
 SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'shim.py')
 CHART_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           'data', 'charts')
@@ -153,6 +155,9 @@ class Sandbox(fixtures.Fixture):
         self.bin = os.path.join(self.base, 'bin')
         os.makedirs(self.root)
         os.makedirs(self.bin)
+        # The pods' cgroup, as a running kubelet (systemd cgroup driver)
+        # has it; metadata-guard.sh waits for it.
+        os.makedirs(os.path.join(self.root, POD_CGROUP.lstrip('/')))
         self.log = os.path.join(self.base, 'calls.jsonl')
         self.rules_file = os.path.join(self.base, 'rules.json')
         self.facts_file = os.path.join(self.base, 'facts.json')
@@ -197,7 +202,7 @@ class Sandbox(fixtures.Fixture):
             os.chmod(path, int(mode, 8))
         return config
 
-    def run(self, script=userdata.RUNNER, extra_env=None):
+    def run(self, script=userdata.RUNNER, extra_env=None, args=()):
         with open(self.rules_file, 'w') as f:
             json.dump(self.rules + DEFAULT_RULES, f)
         facts = shim_facts(self.root)
@@ -217,7 +222,8 @@ class Sandbox(fixtures.Fixture):
         }
         env.update(extra_env or {})
         proc = subprocess.run(
-            [os.path.join(self.bin, 'bash'), self.root + script],
+            [os.path.join(self.bin, 'bash'), self.root + script] +
+            list(args),
             env=env, capture_output=True, text=True, timeout=120,
             stdin=subprocess.DEVNULL)
         calls = []

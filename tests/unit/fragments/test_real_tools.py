@@ -14,7 +14,9 @@
 The sandbox's shims know only what the tests taught them; here the real
 parsers read what the fragments wrote: ``cloud-init schema`` the rendered
 user data, ``containerd config dump`` config.toml, ``keepalived -t``
-keepalived.conf and ``systemd-analyze verify`` the metadata guard unit.
+keepalived.conf, ``systemd-analyze verify`` the metadata guard unit, and
+``iptables`` loads the metadata guard's rules in a network namespace of
+our own.
 Only these check commands run (with timeouts), never a daemon, and only on
 copies in temporary directories. A missing tool fails the test and names
 its Debian package (tools/setup.sh installs them all); each tool also gets
@@ -29,12 +31,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 
 import fixtures
 import testtools
 import yaml
 
+from magnum_cern_driver import userdata
 from tests.unit.fragments import sandbox
 
 TIMEOUT = 60
@@ -263,15 +267,13 @@ class SystemdUnitTest(RealToolTestCase):
     (no ExecStart=, a relative program path, a program that does not
     exist); an unknown key or a value it cannot parse is printed and
     ignored, exit code 0. Both count as failures here: the unit must pass
-    with no message at all. It checks that the ExecStart=/ExecStop=
-    programs exist on this machine, so /usr/sbin/iptables must exist here
-    as on the node (Debian package iptables; the node image's iptables
-    package).
+    with no message at all. It checks that the ExecStart= program exists
+    on this machine: /bin/bash, which runs metadata-guard.sh.
     """
 
     def verify(self, text):
         tool = self.tool('systemd-analyze', 'systemd')
-        self.require_file('/usr/sbin/iptables', 'iptables',
+        self.require_file('/bin/bash', 'bash',
                           'the unit runs it; systemd-analyze verify checks '
                           'that it exists')
         # The file name is the unit name systemd reads it as.
@@ -299,7 +301,134 @@ class SystemdUnitTest(RealToolTestCase):
 
     def test_relative_program_is_rejected(self):
         text = self.unit()
-        broken = text.replace('ExecStart=/usr/sbin/', 'ExecStart=sbin/', 1)
+        broken = text.replace('ExecStart=/bin/', 'ExecStart=bin/', 1)
+        self.assertNotEqual(text, broken)
         proc, messages = self.verify(broken)
         self.assertNotEqual(0, proc.returncode, messages)
         self.assertIn('bad unit file setting', messages)
+
+
+# Run inside a network namespace of our own (unshare --net): a listener on
+# the metadata address, then one connection as root and one as nobody,
+# before the guard, after `early` (no pods' cgroup) and after `final` with
+# the pods' cgroup "/" (every process: root included).
+NETNS_SCRIPT = r"""
+set -u
+ip link set lo up
+ip addr add 169.254.169.254/32 dev lo
+"$PY" -c '
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("169.254.169.254", 8080))
+s.listen(64)
+while True:
+    s.accept()[0].close()
+' &
+server=$!
+trap 'kill $server' EXIT
+probe() {
+    if timeout 5 "$@" bash -c 'exec 3<>/dev/tcp/169.254.169.254/8080' \
+        2>/dev/null; then echo ok; else echo refused; fi
+}
+nobody="setpriv --reuid 65534 --regid 65534 --clear-groups"
+for i in $(seq 50); do [ "$(probe)" = ok ] && break; sleep 0.1; done
+echo "before root=$(probe) nobody=$(probe $nobody)"
+MCD_POD_CGROUP=mcd-absent.slice bash "$GUARD" early >/dev/null 2>&1
+echo "early root=$(probe) nobody=$(probe $nobody)"
+MCD_POD_CGROUP=/ bash "$GUARD" final >/dev/null 2>&1
+MCD_POD_CGROUP=/ bash "$GUARD" final >/dev/null 2>&1
+echo "final root=$(probe) nobody=$(probe $nobody)"
+iptables-save
+"""
+
+
+class MetadataGuardRulesTest(RealToolTestCase):
+    """iptables (Debian package iptables) loads metadata-guard.sh's rules.
+
+    The real script runs against a sandbox node root (its environment and
+    label files), with the real iptables, in a network namespace made for
+    the test (unshare --net; gone when it ends): the kernel checks every
+    match as it would on a node (an owner match reachable from PREROUTING,
+    a cgroup path that does not exist, an unknown target: all refused).
+    ``iptables-restore --test`` alone is no check: with the nf_tables
+    backend it accepted all three here.
+    """
+
+    def setUp(self):
+        super().setUp()
+        for name, package in (('iptables', 'iptables'),
+                              ('iptables-restore', 'iptables'),
+                              ('unshare', 'util-linux'),
+                              ('setpriv', 'util-linux'),
+                              ('ip', 'iproute2')):
+            self.tool(name, package)
+        if os.geteuid() != 0:
+            self.fail('network namespaces and iptables need root: run the '
+                      'tests as root (CI does)')
+        self.root = self.boot('worker', {
+            'flannel_network_cidr': '10.9.0.0/16'}).root
+
+    def netns(self, script, **env):
+        environ = dict(os.environ, PATH=SEARCH_PATH, MCD_ROOT=self.root,
+                       GUARD=self.root + userdata.GUARD,
+                       PY=shutil.which('python3', path='/usr/bin') or
+                       sys.executable, **env)
+        return run([shutil.which('unshare', path=SEARCH_PATH), '--net',
+                    '--', 'bash', '-c', script], env=environ)
+
+    def test_only_root_outside_the_pods_reaches_the_service(self):
+        proc = self.netns(NETNS_SCRIPT)
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        lines = proc.stdout.splitlines()
+        # Without the guard anyone connects: the probe can tell.
+        self.assertIn('before root=ok nobody=ok', lines)
+        self.assertIn('early root=ok nobody=refused', lines)
+        self.assertIn('final root=refused nobody=refused', lines)
+        saved = [line for line in lines if line.startswith('-A ')]
+        meta = '-d 169.254.169.254/32 -j MAGNUM-CERN-METADATA'
+        # Run three times: one jump each, one copy of each rule.
+        self.assertEqual(['-A PREROUTING ' + meta, '-A OUTPUT ' + meta],
+                         [line for line in saved if meta in line])
+        self.assertEqual(
+            ['-A MAGNUM-CERN-METADATA -s 10.9.0.0/16 -j DROP',
+             '-A MAGNUM-CERN-METADATA -m owner ! --uid-owner 0 '
+             '-j REJECT --reject-with icmp-port-unreachable',
+             '-A MAGNUM-CERN-METADATA -m cgroup --path "/" '
+             '-j REJECT --reject-with icmp-port-unreachable'],
+            [line for line in saved if line.startswith(
+                '-A MAGNUM-CERN-METADATA')])
+
+    def test_missing_cgroup_is_refused_by_the_kernel(self):
+        # The script sees the directory in the sandbox; the kernel has no
+        # such cgroup: why `final` waits for the kubelet's.
+        os.makedirs(self.root + '/sys/fs/cgroup/mcd-absent.slice')
+        proc = self.netns('bash "$GUARD" early',
+                          MCD_POD_CGROUP='mcd-absent.slice')
+        self.assertNotEqual(0, proc.returncode, proc.stderr)
+        self.assertIn('metadata guard: rules refused', proc.stderr)
+
+    def load(self, rules):
+        path = self.write('rules', rules)
+        return self.netns(
+            'iptables-restore --noflush <"$RULES" && iptables -t raw -I '
+            'PREROUTING 1 -d 169.254.169.254/32 -j MAGNUM-CERN-METADATA',
+            RULES=path)
+
+    def test_broken_rules_are_rejected(self):
+        rules = self.read_rules()
+        proc = self.load(rules)
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        # An owner match reachable from PREROUTING (why two tables).
+        broken = rules.replace('-s 10.9.0.0/16 -j DROP',
+                               '-m owner ! --uid-owner 0 -j DROP')
+        self.assertNotEqual(rules, broken)
+        self.assertNotEqual(0, self.load(broken).returncode)
+        # A typo in a target.
+        broken = rules.replace('-j DROP', '-j DORP')
+        self.assertNotEqual(0, self.load(broken).returncode)
+
+    def read_rules(self):
+        with open(self.root + '/var/lib/magnum-cern/metadata-guard.rules',
+                  encoding='utf-8') as f:
+            return f.read().replace('kubepods.slice', '/')

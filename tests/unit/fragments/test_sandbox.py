@@ -18,6 +18,7 @@ import stat
 import testtools
 import yaml
 
+from magnum_cern_driver import userdata
 from tests.unit.fragments import sandbox
 
 TOKEN = 'abcdef.0123456789abcdef'
@@ -590,14 +591,16 @@ class RuntimeTest(SandboxTestCase):
         self.assertIn('SystemdCgroup = true',
                       result.read('/etc/containerd/config.toml'))
 
-    def test_pods_are_kept_away_from_the_metadata_service(self):
+    def test_metadata_guard_unit_runs_before_the_kubelet(self):
         result = self.boot('worker', {'flannel_network_cidr': '10.9.0.0/16'})
         self.assertOk(result)
         unit = result.read('/etc/systemd/system/'
                            'magnum-cern-metadata-guard.service')
-        self.assertIn('ExecStart=/usr/sbin/iptables -w -t raw -I PREROUTING '
-                      '-s 10.9.0.0/16 -d 169.254.169.254/32 -j DROP\n', unit)
-        self.assertIn('Before=kubelet.service', unit)
+        self.assertIn('ExecStart=/bin/bash /usr/local/lib/magnum-cern/'
+                      'metadata-guard.sh early\n', unit)
+        self.assertIn('Before=kubelet.service\n', unit)
+        self.assertIn('RequiredBy=kubelet.service\n', unit)
+        self.assertNotIn('ExecStop', unit)
         self.assertBefore(result, ('systemctl', 'enable', '--now',
                                    'magnum-cern-metadata-guard.service'),
                           ('kubeadm', 'join'))
@@ -731,3 +734,103 @@ class MatrixTest(SandboxTestCase):
                     role == 'master' and name == 'on',
                     result.called('systemctl', 'restart', 'keepalived'),
                     what)
+
+
+GUARD_RULES = '/var/lib/magnum-cern/metadata-guard.rules'
+
+
+class MetadataGuardTest(SandboxTestCase):
+    """metadata-guard.sh: what it loads, when, and again at every boot."""
+
+    def test_rules_of_both_chains(self):
+        result = self.boot('worker', {'flannel_network_cidr': '10.9.0.0/16'})
+        self.assertOk(result)
+        self.assertEqual(
+            '*raw\n:MAGNUM-CERN-METADATA - [0:0]\n'
+            '-A MAGNUM-CERN-METADATA -s 10.9.0.0/16 -j DROP\nCOMMIT\n'
+            '*filter\n:MAGNUM-CERN-METADATA - [0:0]\n'
+            '-A MAGNUM-CERN-METADATA -m owner ! --uid-owner 0 -j REJECT\n'
+            '-A MAGNUM-CERN-METADATA -m cgroup --path kubepods.slice '
+            '-j REJECT\nCOMMIT\n', result.read(GUARD_RULES))
+        self.assertTrue(result.called('iptables-restore', '-w',
+                                      '--noflush'))
+
+    def test_jumps_are_added_only_when_missing(self):
+        # Present (the shim answers -C with 0): nothing inserted.
+        result = self.boot('worker')
+        self.assertOk(result)
+        self.assertTrue(result.called('iptables', '-w', '-t', 'raw', '-C',
+                                      'PREROUTING'))
+        self.assertFalse([c for c in result.commands('iptables')
+                          if '-I' in c])
+        # Missing: inserted first in raw PREROUTING and filter OUTPUT.
+        self.sb.add_rule('iptables', contains=['-C'], rc=1)
+        result = self.sb.run()
+        self.assertOk(result)
+        inserted = [c[1:] for c in result.commands('iptables') if '-I' in c]
+        meta = ['-d', '169.254.169.254/32', '-j', 'MAGNUM-CERN-METADATA']
+        self.assertEqual(
+            [['-w', '-t', 'raw', '-I', 'PREROUTING', '1'] + meta,
+             ['-w', '-t', 'filter', '-I', 'OUTPUT', '1'] + meta], inserted)
+
+    def test_after_the_kubelet_before_the_add_ons(self):
+        result = self.boot('master')
+        self.assertOk(result)
+        self.assertBefore(result, ('kubeadm', 'init'),
+                          ('iptables-restore',))
+        self.assertBefore(result, ('iptables-restore',), ('helm',))
+
+    def test_again_at_every_boot(self):
+        self.assertOk(self.boot('worker'))
+        # The next boot: cloud-init's per-boot script runs the runner
+        # again; every fragment is skipped, the guard is not.
+        again = self.sb.run(userdata.PER_BOOT)
+        self.assertOk(again)
+        self.assertEqual(['iptables-restore'],
+                         [c[0] for c in again.commands()
+                          if c[0] not in ('iptables',)])
+        self.assertIn('40-kubeadm.sh: completed before, skipped',
+                      again.stderr)
+        self.assertIn('metadata guard: on (pods\' cgroup: true)',
+                      again.stderr)
+
+    def test_final_waits_for_the_pods_cgroup(self):
+        os.rmdir(self.sb.root + sandbox.POD_CGROUP)
+        text = sandbox.render('worker')
+        self.sb.unpack(text, sandbox.runtime_values())
+        result = self.sb.run(extra_env={'MCD_GUARD_WAIT_TRIES': '3'})
+        self.assertFailed(result)
+        # Three tries, 5 s apart.
+        self.assertEqual(2, result.commands('sleep').count(['sleep', '5']))
+        self.assertIn('metadata guard: no cgroup kubepods.slice',
+                      result.stderr)
+        self.assertFalse(result.called('iptables-restore'))
+        self.assertFalse(result.exists('/var/lib/magnum-cern/done/'
+                                       '50-network.sh'))
+
+    def test_early_mode_leaves_out_a_missing_cgroup(self):
+        os.rmdir(self.sb.root + sandbox.POD_CGROUP)
+        self.sb.unpack(sandbox.render('worker'), sandbox.runtime_values())
+        result = self.sb.run(userdata.GUARD, args=['early'])
+        self.assertOk(result)
+        self.assertNotIn('cgroup', result.read(GUARD_RULES))
+        self.assertIn('-m owner ! --uid-owner 0', result.read(GUARD_RULES))
+        self.assertFalse(result.called('sleep'))
+
+    def test_mode_and_test_knobs_are_checked(self):
+        self.sb.unpack(sandbox.render('worker'), sandbox.runtime_values())
+        for args, env in ((['late'], {}), ([], {}),
+                          (['early'], {'MCD_POD_CGROUP': 'a b'}),
+                          (['early'], {'MCD_POD_CGROUP': '../x'}),
+                          (['early'], {'MCD_GUARD_WAIT_TRIES': '0'})):
+            result = self.sb.run(userdata.GUARD, extra_env=env, args=args)
+            self.assertFailed(result)
+            self.assertFalse(result.called('iptables-restore'), args)
+
+    def test_a_failed_fragment_still_installs_the_guard(self):
+        self.sb.add_rule('kubeadm', rc=1)
+        result = self.boot('worker')
+        self.assertFailed(result)
+        self.assertIn('40-kubeadm.sh: failed', result.stderr)
+        self.assertTrue(result.called('iptables-restore'))
+        self.assertIn('metadata guard: on', result.stderr)

@@ -96,6 +96,11 @@ class FakeCloud(object):
         self.auth_error = None
         self.unreachable = set()
         self.build_info = {'engine': {'revision': '27.0.1'}}
+        # name -> (from, until or None, reason): seconds after the create
+        # during which the driver reports the stack stalled.
+        self.stall_windows = {}
+        # name -> the reason an in-progress cluster shows otherwise.
+        self.progress_reasons = {}
         self._ids = itertools.count(1)
 
     # -- helpers ---------------------------------------------------------
@@ -118,14 +123,39 @@ class FakeCloud(object):
             return 'DELETE_IN_PROGRESS'
         if c['status'] == 'DELETE_FAILED':
             return 'DELETE_FAILED'
+        if c['status'] in ('CREATE_COMPLETE', 'CREATE_FAILED'):
+            return c['status']
+        age = now - c['created']
+        window = self.stall_windows.get(c['name'])
+        if window and age >= window[0] and (window[1] is None or
+                                            age < window[1]):
+            c['status_reason'] = window[2]
+            return 'CREATE_IN_PROGRESS'
+        c['status_reason'] = self.progress_reasons.get(c['name'])
         if c['name'] in self.never_names:
             return 'CREATE_IN_PROGRESS'
-        if now - c['created'] >= self.create_seconds(c['node_count']):
+        if age >= self.create_seconds(c['node_count']):
             if c['name'] in self.fail_names:
                 c['status_reason'] = 'Resource CREATE failed: boom'
                 return 'CREATE_FAILED'
             return 'CREATE_COMPLETE'
         return 'CREATE_IN_PROGRESS'
+
+    def stall(self, name, since, until=None, reason=None):
+        """Have the driver report ``name`` stalled for a while.
+
+        From ``since`` seconds after its create until ``until`` (None: for
+        good); returns the reason it shows meanwhile.
+        """
+        from magnum_cern_driver import status as status_mod
+        reason = reason or (
+            '%s 3 resources in progress with no change since '
+            '2026-11-22T03:01:00Z: worker-shard-0 '
+            '(OS::Heat::ResourceGroup), master-0 (OS::Nova::Server); '
+            'likely cause: a heat-engine worker died'
+            % status_mod.STALLED_PREFIX.rstrip())
+        self.stall_windows[name] = (since, until, reason)
+        return reason
 
     def _refresh(self):
         for uuid, c in list(self.clusters.items()):
@@ -259,11 +289,16 @@ class FakeCloud(object):
         c = self.clusters.get(ident)
         return self._view(c) if c else None
 
-    def list_clusters(self, prefix=None):
+    def list_clusters(self, prefix=None, detail=False):
         self.calls.append(('list_clusters', prefix))
         self._refresh()
-        return [self._view(c) for c in self.clusters.values()
-                if not prefix or c['name'].startswith(prefix)]
+        out = [self._view(c) for c in self.clusters.values()
+               if not prefix or c['name'].startswith(prefix)]
+        if not detail:
+            # Magnum's plain list leaves the reason out.
+            for c in out:
+                del c['status_reason']
+        return out
 
     def delete_cluster(self, ident):
         self.calls.append(('delete_cluster', ident))

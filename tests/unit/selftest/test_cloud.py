@@ -115,6 +115,22 @@ class TestRequests(testtools.TestCase):
                  cloud_mod.Cloud(conn).list_clusters('mcst-r-')]
         self.assertEqual(['mcst-r-1', 'mcst-r-2'], names)
 
+    def test_list_clusters_detail_has_the_reason(self):
+        seen = []
+
+        def page(url, kw):
+            seen.append(url)
+            return Resp(200, {'clusters': [
+                {'uuid': 'a', 'name': 'mcst-r-1',
+                 'status': 'CREATE_IN_PROGRESS',
+                 'status_reason': 'Stalled: ...'}]})
+        conn = Conn(magnum={('GET', '/clusters'): page})
+        listed = cloud_mod.Cloud(conn).list_clusters('mcst-r-', detail=True)
+        self.assertEqual('Stalled: ...', listed[0]['status_reason'])
+        self.assertEqual(['/clusters/detail?limit=1000'], seen)
+        cloud_mod.Cloud(conn).list_clusters('mcst-r-')
+        self.assertEqual('/clusters?limit=1000', seen[-1])
+
     def test_versions_from_headers(self):
         conn = Conn(magnum={('GET', '/clusters'): Resp(200, {
             'clusters': []}, headers={

@@ -177,3 +177,113 @@ class TestLadder(LadderBase):
         r = out['sizes'][0]['results'][0]
         self.assertIsNone(r['ready_skipped'])
         self.assertIsNotNone(r['ready_seconds'])
+
+
+class TestStalled(LadderBase):
+    """The driver's 'Stalled: ' reason: verdict, early end, resumption."""
+
+    step = plan_mod.Step(size=2, concurrency=2, clusters=2,
+                         target_minutes=2.5)
+
+    def one(self):
+        return [plan_mod.Step(size=2, concurrency=1, clusters=1,
+                              target_minutes=2.5)]
+
+    def test_stalled_cluster_ends_the_size_early(self):
+        name = ladder_mod.cluster_name(RUN_ID, 2, 0)
+        cloud = fakes.FakeCloud(self.clock)
+        text = cloud.stall(name, since=30)
+        steps = self.one() + [plan_mod.Step(size=4, concurrency=1,
+                                            clusters=1, target_minutes=3)]
+        out = self.ladder(cloud, steps).run()
+        size = out['sizes'][0]
+        self.assertEqual('stalled', size['status'])
+        r = size['results'][0]
+        self.assertEqual('stalled', r['outcome'])
+        self.assertEqual(text, r['status_reason'])
+        self.assertEqual('CREATE_IN_PROGRESS', r['status'])
+        self.assertIn('worker-shard-0 (OS::Heat::ResourceGroup)',
+                      size['reason'])
+        # Ended at the first poll that saw the stall, not at the timeout
+        # (10 min here): polls are 2 s apart this early.
+        self.assertLess(size['ended_at'], 35)
+        self.assertEqual(steps[0].timeout_minutes(), r['timeout_minutes'])
+        self.assertGreaterEqual(r['timeout_minutes'], 10)
+        self.assertEqual(1, len(r['stalls']))
+        self.assertIsNone(r['stalls'][0]['until'])
+        # The climb stops; the stalled cluster is deleted like the others.
+        self.assertEqual('skipped', out['sizes'][1]['status'])
+        self.assertIn('stopped climbing: size 2 stalled',
+                      out['sizes'][1]['reason'])
+        self.assertTrue(cloud.empty())
+        self.assertIn(name, [d['name'] for d in out['deleted']])
+
+    def test_size_waits_for_clusters_still_progressing(self):
+        stuck = ladder_mod.cluster_name(RUN_ID, 2, 0)
+        cloud = fakes.FakeCloud(self.clock)
+        cloud.stall(stuck, since=10)
+        out = self.ladder(cloud, [self.step]).run()
+        size = out['sizes'][0]
+        outcomes = [r['outcome'] for r in size['results']]
+        self.assertEqual(['stalled', 'pass'], outcomes)
+        self.assertEqual('stalled', size['status'])
+        # The healthy one completes at 62 s; the size ends with it.
+        self.assertGreaterEqual(size['ended_at'], 62)
+        self.assertLess(size['ended_at'], 70)
+        self.assertTrue(cloud.empty())
+
+    def test_progress_resuming_goes_on_normally(self):
+        stuck = ladder_mod.cluster_name(RUN_ID, 2, 0)
+        cloud = fakes.FakeCloud(self.clock,
+                                create_seconds=lambda size: 90)
+        cloud.stall(stuck, since=10, until=40)
+        out = self.ladder(cloud, [self.step]).run()
+        size = out['sizes'][0]
+        self.assertEqual('pass', size['status'])
+        r = size['results'][0]
+        self.assertEqual('pass', r['outcome'])
+        self.assertIsNotNone(r['create_seconds'])
+        self.assertEqual(1, len(r['stalls']))
+        self.assertGreaterEqual(r['stalls'][0]['until'], 40)
+        self.assertFalse(ladder_mod.is_stalled(r['status_reason']))
+
+    def test_transient_reason_is_not_a_stall(self):
+        from magnum_cern_driver import status as status_mod
+        name = ladder_mod.cluster_name(RUN_ID, 2, 0)
+        cloud = fakes.FakeCloud(self.clock, never_names=[name])
+        cloud.progress_reasons[name] = status_mod.transient_reason(
+            'Unable to establish connection to http://127.0.0.1:8004')
+        out = self.ladder(cloud, self.one()).run()
+        size = out['sizes'][0]
+        self.assertEqual('timeout', size['status'])
+        r = size['results'][0]
+        self.assertEqual('timeout', r['outcome'])
+        self.assertEqual([], r['stalls'])
+        self.assertIn('Heat unreachable', r['status_reason'])
+        self.assertGreaterEqual(size['ended_at'],
+                                self.one()[0].timeout_minutes() * 60)
+
+    def test_still_stalled_at_the_deadline_is_stalled(self):
+        # Another cluster keeps the size open until the timeout.
+        stuck = ladder_mod.cluster_name(RUN_ID, 2, 0)
+        slow = ladder_mod.cluster_name(RUN_ID, 2, 1)
+        cloud = fakes.FakeCloud(self.clock, never_names=[slow])
+        cloud.stall(stuck, since=10)
+        out = self.ladder(cloud, [self.step]).run()
+        size = out['sizes'][0]
+        self.assertEqual(['stalled', 'timeout'],
+                         [r['outcome'] for r in size['results']])
+        self.assertEqual('stalled', size['status'])
+
+    def test_stalled_counts_in_the_summary(self):
+        stalled = _result('stalled', status='CREATE_IN_PROGRESS')
+        stalled['status_reason'] = 'Stalled: master-0 (OS::Nova::Server)'
+        summary, status, reason = ladder_mod.summarize_step(self.step, [
+            _result('pass', 60), _result('timeout'), stalled])
+        self.assertEqual('stalled', status)
+        self.assertEqual(1, summary['stalled'])
+        self.assertIn('master-0 (OS::Nova::Server)', reason)
+        failed = _result('fail', status='CREATE_FAILED')
+        _, status, _ = ladder_mod.summarize_step(self.step, [
+            stalled, failed])
+        self.assertEqual('fail', status)

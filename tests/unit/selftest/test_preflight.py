@@ -11,10 +11,16 @@
 #    under the License.
 """Preflight checks and the known defects table."""
 
+import os
+from unittest import mock
+
+import fixtures
 import testtools
 
 from magnum_cern_driver.selftest import plan as plan_mod
 from magnum_cern_driver.selftest import preflight
+from magnum_cern_driver.selftest.rehearsal import configs
+from magnum_cern_driver.selftest.rehearsal import state as state_mod
 from tests.unit.selftest import fakes
 
 
@@ -122,3 +128,55 @@ class TestPreflight(testtools.TestCase):
                          fp['version_sources']['heat'])
         flavor = [c for c in doc['checks'] if c['name'] == 'flavor_id'][0]
         self.assertTrue(flavor['skipped'])
+
+
+class TestHeatEncryption(testtools.TestCase):
+    def _conf(self, text):
+        d = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(d, 'heat.conf')
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def test_state(self):
+        on = self._conf('[DEFAULT]\nencrypt_parameters_and_properties = '
+                        'True\n[database]\nconnection = x\n')
+        off = self._conf('[DEFAULT]\nencrypt_parameters_and_properties = '
+                         'false\n')
+        unset = self._conf('[DEFAULT]\ndebug = true\n')
+        self.assertIs(True, preflight.heat_encryption_state(on))
+        self.assertIs(False, preflight.heat_encryption_state(off))
+        self.assertIs(False, preflight.heat_encryption_state(unset))
+        self.assertIsNone(preflight.heat_encryption_state(
+            os.path.join(os.path.dirname(on), 'missing.conf')))
+
+    def test_rehearsal_heat_conf_turns_it_on(self):
+        layout = configs.Layout('/tmp/x', {n: 1 for n in configs.PORT_NAMES},
+                                state_mod.new_secrets())
+        path = self._conf(configs.render_heat(layout))
+        self.assertIs(True, preflight.heat_encryption_state(path))
+
+    def _check(self, cloud):
+        pf = preflight.Preflight(cloud, plan_mod.build(2))
+        pf.heat_encryption_check()
+        return pf.checks[-1]
+
+    def test_check_on_a_cloud_is_unknown(self):
+        cloud = fakes.FakeCloud(fakes.FakeClock(), hollow=False,
+                                kind='cloud')
+        check = self._check(cloud)
+        self.assertTrue(check['skipped'])
+        self.assertIn('unknown, check your heat.conf', check['message'])
+
+    def test_check_on_the_rehearsal(self):
+        for text, ok in (('encrypt_parameters_and_properties = true', True),
+                         ('debug = false', False)):
+            path = self._conf('[DEFAULT]\n%s\n' % text)
+            cloud = fakes.FakeCloud(fakes.FakeClock(), hollow=True,
+                                    kind='rehearsal')
+            cloud.rehearsal = mock.Mock()
+            cloud.rehearsal.layout.conf.return_value = path
+            check = self._check(cloud)
+            self.assertEqual(ok, check['ok'])
+            self.assertFalse(check['skipped'])
+            self.assertIn(path, check['message'])

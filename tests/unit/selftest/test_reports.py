@@ -282,3 +282,89 @@ class TestLiveView(testtools.TestCase):
         self.assertEqual(['REQUESTED', 'CREATE_IN_PROGRESS',
                           'CREATE_COMPLETE'],
                          [ln.split()[2] for ln in lines])
+
+
+class TestStalledRun(testtools.TestCase):
+    """A stalled cluster: verdict, early end, exit 2, cleanup, reports."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        clock = fakes.FakeClock()
+        self.cloud = fakes.FakeCloud(clock)
+        # Every cluster of the first size (50 of 2 nodes) stalls.
+        self.stuck = 'mcst-%s-s0002-00' % RUN_ID
+        self.text = self.cloud.stall(self.stuck, since=30)
+        for i in range(1, 50):
+            self.cloud.stall('mcst-%s-s0002-%02d' % (RUN_ID, i), since=40)
+        opts = options_mod.RunOptions(max_nodes=16, skip_load=True)
+        guard = session_mod.SignalGuard('cmd', stream=io.StringIO())
+        guard.stop = fakes.FakeEvent(clock)
+        self.sess = session_mod.Session(
+            self.cloud, opts, plan_mod.build(16), plan_mod.load_reference(),
+            run_id=RUN_ID, guard=guard, out=io.StringIO(), clock=clock,
+            sleep=clock.sleep, journal_dir=self.tmp)
+        self.sess.preflight(
+            lambda: session_mod.template_spec(opts, RUN_ID, 'img-1'))
+        self.result = self.sess.run()
+        self.paths = self.sess.write_reports(os.path.join(self.tmp, 'out'))
+
+    def read(self, kind):
+        with open(self.paths[kind]) as f:
+            return f.read()
+
+    def test_verdict_exit_code_and_early_end(self):
+        self.assertEqual(exitcodes.TIMEOUT, self.result['exit_code'])
+        self.assertEqual('timeout', self.result['outcome'])
+        first, second = self.result['sizes']
+        self.assertEqual('stalled', first['status'])
+        self.assertEqual('skipped', second['status'])
+        # Well before the size's timeout (at least 10 minutes).
+        self.assertLess(first['ended_at'], 60)
+        stalled = [r for r in first['results'] if r['name'] == self.stuck]
+        self.assertEqual('stalled', stalled[0]['outcome'])
+        self.assertEqual(self.text, stalled[0]['status_reason'])
+
+    def test_cleanup_deletes_the_stalled_cluster(self):
+        self.assertTrue(self.cloud.empty(), self.cloud.everything())
+        clean = self.result['cleanup']
+        self.assertEqual([], clean['leftovers'])
+        self.assertIn(self.stuck, [d['name'] for d in clean['deleted']])
+        self.assertIn(('delete_cluster', next(
+            r['uuid'] for r in self.result['sizes'][0]['results']
+            if r['name'] == self.stuck)), self.cloud.calls)
+
+    def test_stuck_resources_in_every_report(self):
+        stuck = 'worker-shard-0 (OS::Heat::ResourceGroup)'
+        doc = json.loads(self.read('json'))
+        self.assertEqual('stalled', doc['sizes'][0]['status'])
+        self.assertIn(stuck, doc['sizes'][0]['reason'])
+        text = terminal.summary(self.result)
+        self.assertIn('stalled', text)
+        self.assertIn(stuck, text)
+        page = self.read('html')
+        self.assertIn('>stalled</span>', page)
+        self.assertIn(html.esc(stuck), page)
+        root = ElementTree.fromstring(self.read('junit'))
+        failed = {c.get('name'): c.find('failure') for c in
+                  root.findall('.//testcase')
+                  if c.find('failure') is not None}
+        self.assertIn('ladder.size_0002.%s' % self.stuck, failed)
+        self.assertIn(stuck, failed['ladder.size_0002.%s' % self.stuck]
+                      .get('message'))
+
+    def test_live_view_says_what_is_stuck(self):
+        out = io.StringIO()
+        view = terminal.LiveView(stream=out, tty=False)
+        clock = fakes.FakeClock()
+        cloud = fakes.FakeCloud(clock)
+        cloud.stall(self.stuck, since=30)
+        from magnum_cern_driver.selftest import journal as journal_mod
+        from magnum_cern_driver.selftest import ladder as ladder_mod
+        journal = journal_mod.Journal(os.path.join(self.tmp, 'j2'), RUN_ID)
+        self.addCleanup(journal.close)
+        ladder_mod.Ladder(cloud, journal, plan_mod.build(2), 'tmpl-1',
+                          RUN_ID, view=view, clock=clock, sleep=clock.sleep,
+                          stop=fakes.FakeEvent(clock)).run()
+        self.assertIn('%s: Stalled: ' % self.stuck, out.getvalue())
+        self.assertIn('STALLED: 1 of 50 clusters stalled', out.getvalue())

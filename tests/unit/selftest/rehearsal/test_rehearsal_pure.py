@@ -93,6 +93,9 @@ class TestRender(testtools.TestCase):
                          ini['DEFAULT']['max_resources_per_stack'])
         self.assertEqual('2', ini['DEFAULT']['num_engine_workers'])
         self.assertEqual('heat', ini['DEFAULT']['stack_user_domain_name'])
+        self.assertEqual(
+            'true', ini['DEFAULT']['encrypt_parameters_and_properties'])
+        self.assertEqual(32, len(ini['DEFAULT']['auth_encryption_key']))
         self.assertIn('127.0.0.1:%d' % layout.ports['mysql'],
                       ini['database']['connection'])
         self.assertEqual('20', ini['database']['max_pool_size'])
