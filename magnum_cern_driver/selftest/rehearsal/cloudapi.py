@@ -9,218 +9,235 @@
 #    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
 #    License for the specific language governing permissions and limitations
 #    under the License.
-"""A read-only stand-in for the Nova and Neutron APIs Magnum's API asks.
+"""The stand-in Nova and Neutron APIs of the rehearsal (WSGI).
 
-Magnum's API validates a template's or cluster's flavors, keypair and
-networks against Nova and Neutron before the driver runs. This WSGI app
-answers those lookups (flavors, keypairs, networks, subnets) so templates
-can name flavors and networks as in production; everything that builds
-servers and networks goes through Heat and its stand-in resources. It
-needs a token header like the real services, but does not validate it
-(loopback only, no data behind it). Quota limits come from the stand-in
+Magnum's API checks a template's or cluster's flavors, keypair and
+networks against Nova and Neutron before the driver runs, and the clients
+operators drive Magnum with (the openstack CLI, Rally, openstacksdk) make
+keypairs and list servers. This WSGI app answers those calls in the real
+APIs' formats (``compute_api``, ``network_api``); servers and networks
+themselves are made through Heat by its stand-in resources, which record
+each hollow server in the state directory (``hollow_store``).
+
+Every call below the version documents needs a token, validated with the
+rehearsal's Keystone (``GET /v3/auth/tokens``, a token may validate
+itself, so no service password is needed here) to learn the caller's
+user, project and roles: keypairs are per user, servers and ports per
+project, as in Nova and Neutron. Quota limits come from the stand-in
 config file's ``quotas`` (see ``standin_config``); nothing is ever in use.
 """
 
+import hashlib
 import json
-import uuid
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
 
+from magnum_cern_driver.selftest.rehearsal import compute_api
+from magnum_cern_driver.selftest.rehearsal import hollow_store
+from magnum_cern_driver.selftest.rehearsal import network_api
 from magnum_cern_driver.selftest.rehearsal import standin_config
 
-FLAVORS = (
-    # name, vcpus, ram MiB, disk GiB
-    ('m1.small', 1, 2048, 20),
-    ('m1.medium', 2, 4096, 40),
-    ('m1.large', 4, 8192, 80),
-    ('m1.xlarge', 8, 16384, 160),
-)
-NETWORKS = (('public', True, '172.24.0.0/16'),
-            ('private', False, '10.0.0.0/16'))
-NOVA_MAX_MICROVERSION = '2.96'
-# Generous quotas with nothing in use: the data plane is hollow, and the
-# self-test's preflight reads them.
-QUOTA_LIMIT = 10 ** 9
-NOVA_QUOTAS = ('cores', 'instances', 'ram', 'key_pairs', 'metadata_items',
-               'server_groups', 'server_group_members')
-NEUTRON_QUOTAS = ('network', 'subnet', 'port', 'router', 'floatingip',
-                  'security_group', 'security_group_rule', 'rbac_policy',
-                  'subnetpool')
-
-
-def _id(kind, name):
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, 'rehearsal/%s/%s'
-                          % (kind, name)))
+ENV_AUTH_URL = 'MAGNUM_CERN_REHEARSAL_AUTH_URL'
+NOVA_MAX_MICROVERSION = compute_api.version_text(compute_api.MAX_VERSION)
+FLAVORS = compute_api.FLAVORS
+NETWORKS = network_api.NETWORKS
+QUOTA_LIMIT = compute_api.QUOTA_LIMIT
+NOVA_QUOTAS = compute_api.QUOTAS
+NEUTRON_QUOTAS = network_api.QUOTAS
+# Seconds a validated token's identity is remembered.
+TOKEN_CACHE_SECONDS = 120
+ADMIN_ROLES = ('admin',)
+OPEN_PATHS = ('', 'compute', 'network', 'compute/v2.1', 'network/v2.0')
 
 
 def flavors(base):
-    out = []
-    for name, vcpus, ram, disk in FLAVORS:
-        fid = _id('flavor', name)
-        out.append({'id': fid, 'name': name, 'vcpus': vcpus, 'ram': ram,
-                    'disk': disk, 'swap': 0, 'rxtx_factor': 1.0,
-                    'OS-FLV-EXT-DATA:ephemeral': 0,
-                    'OS-FLV-DISABLED:disabled': False,
-                    'os-flavor-access:is_public': True,
-                    'description': None, 'extra_specs': {},
-                    'links': [{'rel': 'self',
-                               'href': '%s/flavors/%s' % (base, fid)}]})
-    return out
+    return compute_api.flavors(base)
 
 
 def networks():
-    nets, subnets = [], []
-    for name, external, cidr in NETWORKS:
-        nid, sid = _id('network', name), _id('subnet', name)
-        nets.append({'id': nid, 'name': name, 'status': 'ACTIVE',
-                     'admin_state_up': True, 'shared': external,
-                     'router:external': external, 'subnets': [sid],
-                     'mtu': 1500, 'project_id': '', 'tenant_id': ''})
-        subnets.append({'id': sid, 'name': name, 'network_id': nid,
-                        'cidr': cidr, 'ip_version': 4,
-                        'enable_dhcp': not external,
-                        'project_id': '', 'tenant_id': ''})
-    return nets, subnets
+    return network_api.networks()
 
 
-def _filter(items, query):
-    out = []
-    for item in items:
-        ok = True
-        for key, values in query.items():
-            if key in ('fields', 'limit', 'marker', 'sort_key', 'sort_dir'):
-                continue
-            have = item.get(key)
-            if isinstance(have, bool):
-                have = str(have).lower()
-                values = [v.lower() for v in values]
-            if key in item and str(have) not in values:
-                ok = False
-        if ok:
-            out.append(item)
-    return out
+class Identity(object):
+    """Who is calling: from Keystone's answer about the token."""
+
+    def __init__(self, user_id='', project_id='', roles=()):
+        self.user_id = user_id
+        self.project_id = project_id
+        self.roles = tuple(roles)
+
+    @property
+    def is_admin(self):
+        return any(r in ADMIN_ROLES for r in self.roles)
+
+    @classmethod
+    def from_token_body(cls, body):
+        token = body.get('token') or {}
+        return cls(user_id=(token.get('user') or {}).get('id', ''),
+                   project_id=(token.get('project') or {}).get('id', ''),
+                   roles=[r.get('name') for r in token.get('roles') or ()])
 
 
-def _respond(start_response, status, body, headers=()):
-    data = json.dumps(body).encode('utf-8')
-    start_response(status, [('Content-Type', 'application/json'),
-                            ('Content-Length', str(len(data)))] +
-                   list(headers))
-    return [data]
-
-
-def _not_found(start_response, what):
-    return _respond(start_response, '404 Not Found',
-                    {'itemNotFound': {'code': 404,
-                                      'message': '%s not found' % what}})
-
-
-def route(method, path, query, base, quotas=None):
+def route(method, path, query, base, quotas=None, body=None,
+          identity=None, version=compute_api.MIN_VERSION, keypairs=None,
+          servers=None, networks=None):
     """Return ``(status, body)`` for a request (pure, unit tested).
 
     :param quotas: ``{name: limit}`` overriding the generous default.
+    :param identity: the caller (:class:`Identity`); anonymous if None.
+    :param version: the compute microversion asked, ``(2, 47)``.
+    :param keypairs: a ``hollow_store.KeypairStore`` (or alike).
+    :param servers: a ``hollow_store.ServerStore`` (or alike).
+    :param networks: a ``hollow_store.NetworkStore`` (or alike).
     """
     quotas = quotas or {}
+    identity = identity or Identity()
     parts = [p for p in path.split('/') if p]
-    if method != 'GET':
-        return '405 Method Not Allowed', {'error': 'read-only stand-in'}
     if parts[:1] == ['compute']:
         rest = parts[1:]
-        version = {'id': 'v2.1', 'status': 'CURRENT',
-                   'version': NOVA_MAX_MICROVERSION, 'min_version': '2.1',
-                   'updated': '2013-07-23T11:33:21Z',
-                   'links': [{'rel': 'self',
-                              'href': base + '/compute/v2.1/'}]}
-        if not rest:
-            return '200 OK', {'versions': [version]}
-        if rest == ['v2.1']:
-            return '200 OK', {'version': version}
-        if rest[0] != 'v2.1':
-            return '404 Not Found', {}
+        root = base + '/compute'
+        if not rest and method == 'GET':
+            return '200 OK', {'versions': [
+                compute_api.version_document(root)]}
+        if rest == ['v2.1'] and method == 'GET':
+            return '200 OK', {
+                'version': compute_api.version_document(root)}
+        if not rest or rest[0] != 'v2.1':
+            return compute_api.fault(404, 'The resource could not be '
+                                     'found.')
         rest = rest[1:]
         if rest and len(rest[0]) == 32 and rest[0].isalnum():
             rest = rest[1:]     # /v2.1/{project_id}/...
-        items = flavors(base + '/compute/v2.1')
-        if rest in (['flavors'], ['flavors', 'detail']):
-            return '200 OK', {'flavors': _filter(items, query)}
-        if len(rest) == 2 and rest[0] == 'flavors':
-            for f in items:
-                if rest[1] in (f['id'], f['name']):
-                    return '200 OK', {'flavor': f}
-            return '404 Not Found', {'itemNotFound': {
-                'code': 404, 'message': 'Flavor %s could not be found.'
-                % rest[1]}}
-        if len(rest) >= 2 and rest[0] == 'os-quota-sets':
-            detail = rest[-1] == 'detail'
-            quota = {'id': rest[1]}
-            for name in NOVA_QUOTAS:
-                limit = quotas.get(name, QUOTA_LIMIT)
-                quota[name] = ({'limit': limit, 'in_use': 0,
-                                'reserved': 0} if detail else limit)
-            return '200 OK', {'quota_set': quota}
-        if rest == ['os-keypairs']:
-            return '200 OK', {'keypairs': []}
-        if len(rest) == 2 and rest[0] == 'os-keypairs':
-            # Any keypair exists: nothing ever logs in to a hollow node.
-            return '200 OK', {'keypair': {
-                'name': rest[1], 'type': 'ssh', 'user_id': '',
-                'public_key': 'ssh-ed25519 AAAArehearsal rehearsal',
-                'fingerprint': '00:00:00:00:00:00:00:00:00:00:00:00:00:00:'
-                               '00:00'}}
-        return '404 Not Found', {}
+        call = compute_api.Call(
+            method=method, parts=rest, query=query,
+            base=root + '/v2.1', version=version, body=body,
+            user_id=identity.user_id, project_id=identity.project_id,
+            is_admin=identity.is_admin, quotas=quotas)
+        return compute_api.route(call, keypairs=keypairs, servers=servers)
     if parts[:1] == ['network']:
-        rest = parts[1:]
-        if not rest:
-            return '200 OK', {'versions': [{
-                'id': 'v2.0', 'status': 'CURRENT',
-                'links': [{'rel': 'self',
-                           'href': base + '/network/v2.0/'}]}]}
-        if rest[0] != 'v2.0':
-            return '404 Not Found', {}
-        rest = [r[:-5] if r.endswith('.json') else r for r in rest[1:]]
-        nets, subnets = networks()
-        table = {'networks': ('network', nets),
-                 'subnets': ('subnet', subnets)}
-        if rest and rest[0] in table:
-            single, items = table[rest[0]]
-            if len(rest) == 1:
-                return '200 OK', {rest[0]: _filter(items, query)}
-            for item in items:
-                if item['id'] == rest[1]:
-                    return '200 OK', {single: item}
-            return '404 Not Found', {'NeutronError': {
-                'type': 'NotFound', 'message': '%s not found' % rest[1]}}
-        if len(rest) >= 2 and rest[0] == 'quotas':
-            detail = rest[-1] == 'details'
-            quota = {}
-            for name in NEUTRON_QUOTAS:
-                limit = quotas.get(name, QUOTA_LIMIT)
-                quota[name] = ({'limit': limit, 'used': 0,
-                                'reserved': 0} if detail else limit)
-            return '200 OK', {'quota': quota}
-        if rest and rest[0] in ('ports', 'routers', 'floatingips',
-                                'security-groups', 'extensions'):
-            return '200 OK', {rest[0].replace('-', '_'): []}
-        return '404 Not Found', {}
-    return '404 Not Found', {}
+        return network_api.route(method, parts[1:], query, base,
+                                 quotas=quotas, servers=servers,
+                                 project_id=identity.project_id,
+                                 is_admin=identity.is_admin,
+                                 hollow_networks=networks)
+    return compute_api.fault(404, 'The resource could not be found.')
+
+
+# The WSGI adapter ---------------------------------------------------------
+
+_token_cache = {}
+_token_lock = threading.Lock()
+
+
+def _validate(auth_url, token):
+    """The token's :class:`Identity` per Keystone, or None if invalid."""
+    key = hashlib.sha256(token.encode('utf-8')).hexdigest()
+    now = time.monotonic()
+    with _token_lock:
+        hit = _token_cache.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+    req = urllib.request.Request(
+        auth_url.rstrip('/') + '/auth/tokens',
+        headers={'X-Auth-Token': token, 'X-Subject-Token': token,
+                 'Accept': 'application/json'})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            identity = Identity.from_token_body(json.load(resp))
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403, 404):
+            return None
+        raise
+    with _token_lock:
+        if len(_token_cache) > 10000:
+            _token_cache.clear()
+        _token_cache[key] = (now + TOKEN_CACHE_SECONDS, identity)
+    return identity
+
+
+def _respond(start_response, status, body, headers=()):
+    data = b'' if body is None else json.dumps(body).encode('utf-8')
+    hdrs = [('Content-Length', str(len(data)))]
+    if body is not None:
+        hdrs.append(('Content-Type', 'application/json'))
+    start_response(status, hdrs + list(headers))
+    return [data]
+
+
+def _read_body(environ):
+    try:
+        length = int(environ.get('CONTENT_LENGTH') or 0)
+    except ValueError:
+        length = 0
+    if not length:
+        return None
+    raw = environ['wsgi.input'].read(length)
+    try:
+        return json.loads(raw.decode('utf-8'))
+    except ValueError:
+        return ValueError('malformed request body')
+
+
+def _unauthorized(path):
+    message = 'The request you have made requires authentication.'
+    if path.startswith('network'):
+        return network_api.error(401, 'HTTPUnauthorized', message)
+    return compute_api.fault(401, message)
 
 
 def application(environ, start_response):
     from urllib.parse import parse_qs
-    if not environ.get('HTTP_X_AUTH_TOKEN') and environ.get(
-            'PATH_INFO', '/').strip('/') not in ('', 'compute', 'network',
-                                                 'compute/v2.1'):
-        return _respond(start_response, '401 Unauthorized',
-                        {'error': 'X-Auth-Token required'})
+    path = environ.get('PATH_INFO', '/')
+    method = environ['REQUEST_METHOD']
+    token = environ.get('HTTP_X_AUTH_TOKEN')
+    auth_url = os.environ.get(ENV_AUTH_URL)
+    compute = path.strip('/').startswith('compute')
+    headers = []
+    version = compute_api.MIN_VERSION
+    if compute:
+        asked = environ.get('HTTP_OPENSTACK_API_VERSION') or environ.get(
+            'HTTP_X_OPENSTACK_NOVA_API_VERSION', '')
+        try:
+            version = compute_api.parse_version(asked)
+        except ValueError as e:
+            status, body = compute_api.fault(406, str(e))
+            return _respond(start_response, status, body)
+        text = compute_api.version_text(version)
+        headers = [('OpenStack-API-Version', 'compute %s' % text),
+                   ('X-OpenStack-Nova-API-Version', text),
+                   ('Vary', 'OpenStack-API-Version, '
+                            'X-OpenStack-Nova-API-Version')]
+    identity = None
+    if path.strip('/') not in OPEN_PATHS:
+        if not token:
+            status, body = _unauthorized(path.strip('/'))
+            return _respond(start_response, status, body)
+        if auth_url:
+            identity = _validate(auth_url, token)
+            if identity is None:
+                status, body = _unauthorized(path.strip('/'))
+                return _respond(start_response, status, body)
+    body = _read_body(environ)
+    if isinstance(body, ValueError):
+        status, out = (compute_api.fault(400, str(body)) if compute else
+                       network_api.error(400, 'HTTPBadRequest', str(body)))
+        return _respond(start_response, status, out, headers)
+    config = os.environ.get(standin_config.ENV_CONFIG)
+    keypairs = servers = networks = None
+    if config:
+        directory = hollow_store.store_dir(config)
+        keypairs = hollow_store.KeypairStore(directory)
+        servers = hollow_store.ServerStore(directory)
+        networks = hollow_store.NetworkStore(directory)
     base = '%s://%s' % (environ.get('wsgi.url_scheme', 'http'),
                         environ.get('HTTP_HOST', '127.0.0.1'))
-    query = parse_qs(environ.get('QUERY_STRING', ''))
-    status, body = route(environ['REQUEST_METHOD'],
-                         environ.get('PATH_INFO', '/'), query, base,
-                         quotas=standin_config.quota_limits())
-    headers = []
-    if environ.get('PATH_INFO', '').startswith('/compute'):
-        asked = environ.get('HTTP_OPENSTACK_API_VERSION', '').split()
-        version = asked[-1] if asked else '2.1'
-        headers = [('OpenStack-API-Version', 'compute %s' % version),
-                   ('X-OpenStack-Nova-API-Version', version),
-                   ('Vary', 'OpenStack-API-Version')]
-    return _respond(start_response, status, body, headers)
+    status, out = route(method, path,
+                        parse_qs(environ.get('QUERY_STRING', '')),
+                        base, quotas=standin_config.quota_limits(),
+                        body=body, identity=identity, version=version,
+                        keypairs=keypairs, servers=servers,
+                        networks=networks)
+    return _respond(start_response, status, out, headers)

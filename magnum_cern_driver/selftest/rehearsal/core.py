@@ -26,6 +26,7 @@ from magnum_cern_driver.selftest.rehearsal import bootstrap
 from magnum_cern_driver.selftest.rehearsal import configs
 from magnum_cern_driver.selftest.rehearsal import ports as port_picker
 from magnum_cern_driver.selftest.rehearsal import procs
+from magnum_cern_driver.selftest.rehearsal import rally_spec
 from magnum_cern_driver.selftest.rehearsal import services
 from magnum_cern_driver.selftest.rehearsal import standin_config
 from magnum_cern_driver.selftest.rehearsal import state as state_mod
@@ -74,6 +75,11 @@ class Rehearsal(object):
     @property
     def clouds_yaml_path(self):
         return self.layout.clouds_yaml
+
+    @property
+    def rally_env_path(self):
+        """Rally's environment spec for the member user (0600)."""
+        return self.layout.path(rally_spec.ENV_FILE)
 
     cloud_name = configs.CLOUD_MEMBER
     admin_cloud_name = configs.CLOUD_ADMIN
@@ -158,6 +164,8 @@ class Rehearsal(object):
             else:
                 with open(path, 'w') as f:
                     f.write(text)
+        state_mod.write_private(self.rally_env_path, rally_spec.render_env(
+            self.cloud_config()))
         paste = layout.venv_etc('glance', 'glance-api-paste.ini')
         shutil.copyfile(paste, layout.path('etc', 'glance',
                                            'glance-api-paste.ini'))
@@ -572,6 +580,7 @@ class Rehearsal(object):
         return json.dumps({
             'state_dir': self.state_dir,
             'clouds_yaml': self.clouds_yaml_path,
+            'rally_env': self.rally_env_path,
             'clouds': [self.cloud_name, self.admin_cloud_name],
             'ports': self.state.ports,
         }, indent=2, sort_keys=True)

@@ -29,6 +29,7 @@ SERVICE_NAMES = ('mariadb', 'epmd', 'rabbitmq', 'keystone', 'cloud-standin',
                  'magnum-conductor')
 ENV_CONF = 'MAGNUM_CERN_REHEARSAL_CONF'
 ENV_STANDIN_CONFIG = 'MAGNUM_CERN_REHEARSAL_STANDINS'
+ENV_AUTH_URL = 'MAGNUM_CERN_REHEARSAL_AUTH_URL'
 
 
 @dataclasses.dataclass
@@ -145,7 +146,10 @@ def plan(layout):
         Service('cloud-standin',
                 gunicorn_argv(layout, p['cloudapi'], 'cloudapi', threads=4),
                 ('http', layout.url('cloudapi', '/compute')),
-                env={ENV_STANDIN_CONFIG: layout.standin_config},
+                # Keystone validates the callers' tokens (keypairs are
+                # per user, servers per project).
+                env={ENV_STANDIN_CONFIG: layout.standin_config,
+                     ENV_AUTH_URL: layout.auth_url},
                 timeout=30, ports=(p['cloudapi'],)),
         Service('glance',
                 gunicorn_argv(layout, p['glance'], 'glance'),

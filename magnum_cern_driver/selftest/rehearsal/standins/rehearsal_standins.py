@@ -23,6 +23,14 @@ when its node is Ready.
 A Heat environment maps ``OS::*`` types to the ``Rehearsal::*`` types
 registered here; custom constraints that would ask a cloud (``nova.flavor``,
 ``glance.image``, ...) accept every value.
+
+Each hollow server is also recorded in the state directory
+(``hollow_store.ServerStore``: BUILD at create, ACTIVE once booted, ERROR
+on an injected failure, removed at delete), so the stand-in compute API
+can list the servers Heat made (``openstack server list``); networks too
+(``NetworkStore``), so addresses are keyed by network name as in Nova.
+The server's image name is resolved to its Glance id as Heat's real
+server does (once per engine process and name).
 """
 
 import ipaddress
@@ -51,6 +59,7 @@ from heat.engine.resources.openstack.octavia import pool
 from heat.engine.resources.openstack.octavia import pool_member
 from heat.engine import translation
 
+from magnum_cern_driver.selftest.rehearsal import hollow_store
 from magnum_cern_driver.selftest.rehearsal import standin_config
 
 LOG = logging.getLogger(__name__)
@@ -172,8 +181,104 @@ class Standin(object):
         return show.get(name)
 
 
+def _store(kind=hollow_store.ServerStore):
+    path = os.environ.get(ENV_CONFIG)
+    if not path:
+        return None
+    return kind(hollow_store.store_dir(path))
+
+
+def _server_store():
+    return _store(hollow_store.ServerStore)
+
+
+def _network_store():
+    return _store(hollow_store.NetworkStore)
+
+
+# Image names resolved to Glance ids, per engine process: {(project, name):
+# id}. Heat's real server resolves the name on every create.
+_IMAGE_IDS = {}
+
+
 class StandinServer(Standin, server.Server):
     standin_type = 'OS::Nova::Server'
+
+    # The record the stand-in compute API lists (never fails the resource).
+    def _record(self, **fields):
+        store = _server_store()
+        if store is None or self.resource_id is None:
+            return
+        try:
+            if fields.get('status') == 'BUILD':
+                store.put(self._server_record(fields['status']))
+            else:
+                store.update(self.resource_id, **fields)
+        except Exception:  # noqa: the listing is a convenience
+            LOG.exception('Rehearsal stand-in %s: server record not '
+                          'written', self.name)
+
+    def _network_name(self, key):
+        store = _network_store()
+        record = store.get(key) if store is not None else None
+        return (record or {}).get('name') or key
+
+    def _image_id(self):
+        image = self.properties.get(self.IMAGE)
+        if not image:
+            return image
+        key = (self.context.project_id, image)
+        if key not in _IMAGE_IDS:
+            try:
+                _IMAGE_IDS[key] = self.client_plugin(
+                    'glance').find_image_by_name_or_id(image)
+            except Exception:  # noqa: the name is shown instead
+                LOG.info('Rehearsal stand-in %s: image %s not resolved',
+                         self.name, image)
+                return image
+        return _IMAGE_IDS[key]
+
+    def _server_record(self, status):
+        show = self.standin_show()
+        addresses = {self._network_name(net):
+                     [{k: v for k, v in a.items() if k != 'port'}
+                      for a in addrs]
+                     for net, addrs in show['addresses'].items()}
+        created = hollow_store.now()
+        return {'id': self.resource_id, 'name': show['name'],
+                'status': status, 'addresses': addresses,
+                'flavor': self.properties.get(self.FLAVOR),
+                'image': self._image_id(),
+                'key_name': self.properties.get(self.KEY_NAME),
+                'metadata': show['metadata'],
+                'project_id': self.context.project_id or '',
+                'user_id': self.context.user_id or '',
+                'instance_name': 'instance-%08x' % _index(self.resource_id),
+                'host': 'rehearsal', 'created': created,
+                'updated': created, 'launched_at': None,
+                'stack_id': self.stack.id}
+
+    def handle_create(self):
+        token = super(StandinServer, self).handle_create()
+        self._record(status='BUILD')
+        return token
+
+    def check_create_complete(self, token):
+        try:
+            return super(StandinServer, self).check_create_complete(token)
+        except exception.ResourceInError:
+            self._record(status='ERROR', fault=token.get('failure'))
+            raise
+
+    def handle_delete(self):
+        store = _server_store()
+        if store is not None and self.resource_id is not None:
+            try:
+                store.delete(self.resource_id)
+            except (OSError, ValueError):
+                LOG.exception('Rehearsal stand-in %s: server record not '
+                              'removed', self.name)
+        return super(StandinServer, self).handle_delete()
 
     def _networks(self):
         nets = self.properties.get(self.NETWORKS) or []
@@ -234,6 +339,7 @@ class StandinServer(Standin, server.Server):
         return None
 
     def standin_ready(self):
+        self._record(status='ACTIVE', launched_at=hollow_store.now())
         meta = self.properties.get(self.METADATA) or {}
         if meta.get('cern_role') == 'master':
             self._signal_ready()
@@ -262,6 +368,31 @@ class StandinServer(Standin, server.Server):
 
 class StandinNet(Standin, net.Net):
     standin_type = 'OS::Neutron::Net'
+
+    def handle_create(self):
+        token = super(StandinNet, self).handle_create()
+        store = _network_store()
+        if store is not None:
+            try:
+                store.put({'id': self.resource_id,
+                           'name': self.properties.get(self.NAME) or
+                           self.physical_resource_name(),
+                           'project_id': self.context.project_id or '',
+                           'created': hollow_store.now()})
+            except (OSError, ValueError):
+                LOG.exception('Rehearsal stand-in %s: network record not '
+                              'written', self.name)
+        return token
+
+    def handle_delete(self):
+        store = _network_store()
+        if store is not None and self.resource_id is not None:
+            try:
+                store.delete(self.resource_id)
+            except (OSError, ValueError):
+                LOG.exception('Rehearsal stand-in %s: network record not '
+                              'removed', self.name)
+        return super(StandinNet, self).handle_delete()
 
     def standin_show(self):
         show = super(StandinNet, self).standin_show()

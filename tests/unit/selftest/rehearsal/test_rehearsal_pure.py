@@ -12,6 +12,7 @@
 """Pure parts of the rehearsal: ports, config rendering, the plan."""
 
 import configparser
+import json
 import os
 import random
 import stat
@@ -22,6 +23,7 @@ import yaml
 
 from magnum_cern_driver.selftest.rehearsal import configs
 from magnum_cern_driver.selftest.rehearsal import ports
+from magnum_cern_driver.selftest.rehearsal import rally_spec
 from magnum_cern_driver.selftest.rehearsal import services
 from magnum_cern_driver.selftest.rehearsal import state
 
@@ -170,6 +172,22 @@ class TestRender(testtools.TestCase):
         self.assertEqual(configs.REGION, member['region_name'])
         self.assertEqual(configs.ADMIN_USER,
                          clouds[configs.CLOUD_ADMIN]['auth']['username'])
+
+    def test_rally_env_spec_is_the_member_of_clouds_yaml(self):
+        layout = _layout()
+        member = configs.cloud_entry(layout, configs.MEMBER_USER, 'member',
+                                     configs.MEMBER_PROJECT)
+        spec = json.loads(rally_spec.render_env(member))['openstack']
+        self.assertEqual(layout.auth_url, spec['auth_url'])
+        self.assertEqual(configs.REGION, spec['region_name'])
+        self.assertEqual('public', spec['endpoint_type'])
+        (user,) = spec['users']
+        self.assertEqual({'username': configs.MEMBER_USER,
+                          'password': layout.secrets['member'],
+                          'project_name': configs.MEMBER_PROJECT,
+                          'user_domain_name': 'Default',
+                          'project_domain_name': 'Default'}, user)
+        self.assertNotIn('admin', spec)
 
     def test_secret_files_flagged(self):
         layout = _layout()

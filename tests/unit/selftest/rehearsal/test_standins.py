@@ -243,10 +243,15 @@ class TestCloudApi(testtools.TestCase):
         self.assertEqual(cloudapi.QUOTA_LIMIT,
                          body['quota']['network']['limit'])
 
-    def test_read_only(self):
-        status, _ = cloudapi.route('POST', '/compute/v2.1/servers', {},
-                                   self.base)
-        self.assertEqual('405 Method Not Allowed', status)
+    def test_writes_not_served_answer_in_the_apis_format(self):
+        status, body = cloudapi.route('POST', '/compute/v2.1/servers', {},
+                                      self.base)
+        self.assertEqual('501 Not Implemented', status)
+        self.assertEqual(501, body['notImplemented']['code'])
+        status, body = cloudapi.route('POST', '/network/v2.0/ports', {},
+                                      self.base)
+        self.assertEqual('501 Not Implemented', status)
+        self.assertEqual('NotImplemented', body['NeutronError']['type'])
 
     def test_wsgi_needs_token(self):
         seen = []
