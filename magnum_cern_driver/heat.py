@@ -267,27 +267,34 @@ def _stack_ref(stack_id, stack_name=None):
     return '%s/%s' % (stack_name, stack_id) if stack_name else stack_id
 
 
-def _nested_stack_id(resource):
+def stack_id_of(resource):
+    """Id of the stack a listed resource belongs to (its 'stack' link)."""
     for link in resource.get('links') or ():
         if link.get('rel') == 'stack':
             return link.get('href', '').rstrip('/').rsplit('/', 1)[-1]
     return None
 
 
-def deepest_failures(resources):
-    """Failed resources that contain no failed resource themselves.
+def deepest(resources, status_suffix):
+    """Resources in a status ending ``status_suffix`` with none inside.
 
     ``resources`` are dicts as Heat lists them with ``nested_depth``. A
-    failed nested stack (shard, group) is the parent of its failed members;
-    the leaves carry the reason a user can act on.
+    nested stack (shard, group) that failed or is in progress is the
+    parent of members in that state; the leaves are what a user can act
+    on.
     """
-    failed = [r for r in resources
-              if str(r.get('resource_status', '')).endswith('FAILED')]
-    parents = {_nested_stack_id(r) for r in failed}
-    leaves = [r for r in failed
+    matching = [r for r in resources
+                if str(r.get('resource_status', '')).endswith(status_suffix)]
+    parents = {stack_id_of(r) for r in matching}
+    leaves = [r for r in matching
               if not r.get('physical_resource_id')
               or r.get('physical_resource_id') not in parents]
-    return leaves or failed
+    return leaves or matching
+
+
+def deepest_failures(resources):
+    """Failed resources that contain no failed resource themselves."""
+    return deepest(resources, 'FAILED')
 
 
 class Heat(object):

@@ -37,6 +37,7 @@ import hashlib
 import threading
 import time
 
+from magnum_cern_driver import heat
 from magnum_cern_driver import status as status_mod
 
 # Resource types that wait on something outside Heat and time out by
@@ -60,24 +61,10 @@ Seen = collections.namedtuple('Seen', [
 def leaves(resources):
     """In-progress resources that contain no in-progress resource.
 
-    ``resources`` are dicts as Heat lists them with ``nested_depth`` and a
-    status filter; a group or nested stack is in progress while any of its
-    members is, so the leaves are the resources actually being worked on.
+    A group or nested stack is in progress while any of its members is,
+    so the leaves are the resources actually being worked on.
     """
-    busy = [r for r in resources
-            if str(r.get('resource_status', '')).endswith('IN_PROGRESS')]
-    parents = {_stack_id(r) for r in busy}
-    out = [r for r in busy
-           if not r.get('physical_resource_id')
-           or r.get('physical_resource_id') not in parents]
-    return out or busy
-
-
-def _stack_id(resource):
-    for link in resource.get('links') or ():
-        if link.get('rel') == 'stack':
-            return link.get('href', '').rstrip('/').rsplit('/', 1)[-1]
-    return None
+    return heat.deepest(resources, 'IN_PROGRESS')
 
 
 def _where(resource):
@@ -105,7 +92,8 @@ def only_waiting(resources):
 def fingerprint(resources):
     """A digest of which resources are in progress, in which state."""
     items = sorted('|'.join(str(x) for x in (
-        _stack_id(r), r.get('resource_name'), r.get('physical_resource_id'),
+        heat.stack_id_of(r), r.get('resource_name'),
+        r.get('physical_resource_id'),
         r.get('resource_status'))) for r in resources)
     return hashlib.sha256('\n'.join(items).encode()).hexdigest()
 
