@@ -59,6 +59,10 @@ class Runner(object):
         self.secrets = [s for s in reh.state.secrets.values() if s]
         env = {k: v for k, v in os.environ.items()
                if not k.startswith('OS_')}
+        # magnumclient's `coe cluster config` reads $SHELL to choose the
+        # export syntax it prints (KeyError without it); tox passes no
+        # SHELL, a login shell would have one.
+        env.setdefault('SHELL', '/bin/bash')
         env.update(extra_env or {})
         self.env = env
         self.cwd = cwd
