@@ -28,6 +28,7 @@ from magnum.common import exception
 from magnum.drivers.common import driver
 from magnum.drivers.common import k8s_monitor
 from magnum.drivers.common import k8s_scale_manager
+from magnum import objects
 from magnum.objects import fields
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -175,6 +176,39 @@ class Driver(driver.Driver):
             raise
         LOG.info('Cluster %s: stack %s created (%s)', cluster.uuid,
                  cluster.stack_id, spec.stack_name)
+        self._publish_stack_id(context, cluster)
+
+    def _publish_stack_id(self, context, cluster):
+        """Save the new stack's id now; delete it if a delete came first.
+
+        Magnum saves the cluster only after create_cluster returns, and the
+        status poll (another thread or conductor) follows the stack by this
+        id: Heat finds no stack by name across projects
+        (``stacks:global_index`` is ``deny_everybody`` by default,
+        openstack/heat heat/policies/stacks.py). A DELETE accepted while
+        the stack was being made found none to delete and was recorded:
+        the stack is deleted here, by the only thread that knows it.
+        """
+        admin = self._service_context()
+        try:
+            stored = objects.Cluster.get_by_uuid(admin, cluster.uuid)
+        except exception.ClusterNotFound:
+            stored = None
+        if stored is not None:
+            stored.stack_id = cluster.stack_id
+            stored.save()
+            if stored.status != CS.DELETE_IN_PROGRESS:
+                return
+        LOG.warning('Cluster %s: deleted while its stack was being made; '
+                    'deleting stack %s now', cluster.uuid, cluster.stack_id)
+        try:
+            self._delete_stack(context, cluster)
+        except exception.MagnumException as e:
+            # The poll re-sends a missed delete (poller.DELETE_REACH).
+            LOG.warning('Cluster %s: %s', cluster.uuid, e)
+        if stored is None:
+            # Already removed from Magnum: no poll will come for it.
+            self._forget_credentials(context, cluster)
 
     @staticmethod
     def _new_credential(context, cluster):
@@ -556,7 +590,11 @@ class Driver(driver.Driver):
             if not stack_id:
                 LOG.info('Cluster %s has no stack; nothing to delete in '
                          'Heat', cluster.uuid)
-            cluster.stack_id = stack_id
+            else:
+                # Assign only a found id: the conductor saves this object
+                # after we return, and a None would erase the id a create
+                # may have saved meanwhile.
+                cluster.stack_id = stack_id
         if cluster.stack_id:
             self._delete_stack(context, cluster)
         # Only once Heat took the delete: a refused delete (DELETE_FAILED)
@@ -595,6 +633,12 @@ class Driver(driver.Driver):
     # Magnum's common helpers; federation
 
     def get_monitor(self, context, cluster):
+        # Magnum's health sync asks every minute for every cluster, also
+        # those whose certificates the conductor has not made yet (queued
+        # creates): its monitor would fail on the missing CA and log a
+        # traceback per cluster. None tells Magnum there is nothing to ask.
+        if not cluster.ca_cert_ref:
+            return None
         return k8s_monitor.K8sMonitor(context, cluster)
 
     def get_scale_manager(self, context, osclient, cluster):

@@ -351,20 +351,6 @@ class Heat(object):
             return None
         return stack.to_dict().get('id')
 
-    def find_stack_id_any_project(self, stack_name):
-        """Id of the stack called ``stack_name`` in any project, or None.
-
-        Heat looks names up in the caller's project only; the status poll
-        runs as Magnum's service user, so it lists across projects (admin).
-        """
-        with translate('stacks named %s' % stack_name):
-            stacks = list(self._client.stacks.list(
-                filters={'name': stack_name}, global_tenant=True))
-        for stack in stacks:
-            if stack.to_dict().get('stack_name') == stack_name:
-                return stack.to_dict().get('id')
-        return None
-
     def get_output(self, stack_id, stack_name, key):
         """One output's value (Heat resolves only that output)."""
         with translate('output %s of stack %s' % (key, stack_id)):

@@ -52,7 +52,6 @@ STACKLESS_GRACE_SECONDS = 600
 # a moment; a second DELETE would cancel the running one.)
 CREATE_REACH_SECONDS = 120
 DELETE_REACH_SECONDS = 60
-_UNKNOWN = object()
 
 
 def _age_seconds(cluster, field='created_at'):
@@ -111,38 +110,20 @@ class HeatPoller:
     def _poll(self):
         context, cluster = self.context, self.cluster
         if not cluster.stack_id:
-            # The conductor saves stack_id only after create_cluster (or a
-            # delete) returns, and this poll runs beside it: look the stack
-            # up by its name before concluding there is none.
-            stack_id = self._stack_id_by_name()
-            if stack_id is _UNKNOWN:
-                return
-            if stack_id and cluster.status == CS.DELETE_IN_PROGRESS:
-                # delete_cluster ran (Magnum records DELETE_IN_PROGRESS
-                # after it) and found no stack: the create made it later.
-                LOG.warning('Cluster %s: the delete raced the create; '
-                            'deleting stack %s now', cluster.uuid, stack_id)
-                cluster.stack_id = stack_id
-                self._delete_stack(context, cluster)
-                cluster.save()
-                return
-            if stack_id:
-                cluster.stack_id = stack_id
-                cluster.save()
-            elif cluster.status == CS.DELETE_IN_PROGRESS:
+            # create_cluster saves the id as soon as Heat answers the
+            # create (driver._publish_stack_id) and deletes the stack
+            # itself if a delete was recorded meanwhile; Heat finds no
+            # stack by name across projects, so the poll only waits.
+            if cluster.status == CS.DELETE_IN_PROGRESS:
                 if _age_seconds(cluster) >= CREATE_REACH_SECONDS:
                     self._finish_delete()
-                return
-            elif cluster.status == CS.CREATE_IN_PROGRESS:
-                if _age_seconds(cluster) < STACKLESS_GRACE_SECONDS:
-                    return
+            elif (cluster.status == CS.CREATE_IN_PROGRESS
+                    and _age_seconds(cluster) >= STACKLESS_GRACE_SECONDS):
                 cluster.status = CS.CREATE_FAILED
                 cluster.status_reason = status_mod.no_stack_reason(
                     STACKLESS_GRACE_SECONDS)
                 cluster.save()
-                return
-            else:
-                return
+            return
         name = self._stack_name()
         try:
             api = heat.Heat(context, retries=0)
@@ -304,14 +285,6 @@ class HeatPoller:
                 cluster.coe_version = kube
                 cluster.container_version = containerd
         cluster.save()
-
-    def _stack_id_by_name(self):
-        try:
-            api = heat.Heat(self.context, retries=0)
-            return api.find_stack_id_any_project(self._stack_name())
-        except heat.HeatError as e:
-            self._note_transient(e)
-            return _UNKNOWN
 
     def _note_transient(self, error):
         """Record Heat trouble in the reason; the next poll retries."""

@@ -308,13 +308,22 @@ class DeleteTest(DriverTestBase):
         self.assertEqual({}, self.cloud.app_creds)
 
     def test_delete_racing_the_create_deletes_the_stack(self):
+        # the DELETE's cluster was read before the create saved stack_id
+        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
         self.driver.create_cluster(self.ctx, self.cluster, 60)
         stack = self.cloud.stack(self.cluster.stack_id)
-        # the DELETE arrives before the conductor saved stack_id
-        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
         self.assertIsNone(cluster.stack_id)
         self.driver.delete_cluster(self.ctx, cluster)
         self.assertEqual('DELETE_IN_PROGRESS', stack.status)
+
+    def test_stackless_delete_keeps_an_id_the_create_saved_meanwhile(self):
+        deleting = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        self.driver.delete_cluster(self.ctx, deleting)   # finds no stack
+        self.driver.create_cluster(self.ctx, self.cluster, 60)
+        deleting.status = 'DELETE_IN_PROGRESS'
+        deleting.save()                     # what the conductor does next
+        stored = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        self.assertEqual(self.cluster.stack_id, stored.stack_id)
 
     def test_second_delete_leaves_running_delete_alone(self):
         stack, cluster = self.complete()
@@ -728,8 +737,14 @@ class OtherOperationsTest(DriverTestBase):
             self.assertRaises(exception.NotSupported,
                               getattr(self.driver, name), self.ctx, None)
 
+    def test_no_health_monitor_before_the_cluster_has_a_ca(self):
+        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        cluster.ca_cert_ref = None
+        self.assertIsNone(self.driver.get_monitor(self.ctx, cluster))
+
     def test_monitor_and_scale_manager(self):
         stack, cluster = self.complete()
+        self.assertTrue(cluster.ca_cert_ref)
         self.assertIsInstance(self.driver.get_monitor(self.ctx, cluster),
                               k8s_monitor.K8sMonitor)
         self.assertIsInstance(

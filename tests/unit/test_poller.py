@@ -132,13 +132,24 @@ class StatusTest(DriverTestBase):
         # The periodic task may poll before the conductor saved stack_id.
         self.assertEqual('CREATE_IN_PROGRESS', self.poll().status)
 
-    def test_poll_adopts_stack_created_but_not_yet_saved(self):
+    def test_create_saves_the_stack_id_before_the_conductor_does(self):
         self.driver.create_cluster(self.ctx, self.cluster, 60)
         stack_id = self.cluster.stack_id
         # the conductor has not saved the cluster yet; the poll reads the DB
         cluster = self.poll()
         self.assertEqual(stack_id, cluster.stack_id)
         self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+
+    def test_stackless_poll_sends_heat_nothing(self):
+        # Heat denies listing stacks across projects to everyone by
+        # default: the poll waits for create_cluster to save the id.
+        def heat_requests():
+            return [p for _, p in self.cloud.log if p.startswith('/heat/')]
+        before = heat_requests()
+        cluster = self.poll()
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+        self.assertIsNone(cluster.status_reason)
+        self.assertEqual(before, heat_requests())
 
 
 class DeleteRaceTest(DriverTestBase):
@@ -161,17 +172,21 @@ class DeleteRaceTest(DriverTestBase):
         self._marked_deleting(self.cluster)
         self.assertEqual('DELETE_COMPLETE', self.poll().status)
 
-    def _delete_then_create(self):
+    def _delete_then_create(self, record_delete_first=True):
         """The create's (unsaved) cluster, its stack made after the delete.
 
-        The race: the delete ran and was recorded before the create made
-        the stack.
+        The race: the delete ran before the create made the stack (so it
+        found none), and was recorded (DELETE_IN_PROGRESS) before the
+        create's stack existed, or only after create_cluster looked.
         """
         creating = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
         deleting = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
         self.driver.delete_cluster(self.ctx, deleting)
-        self._marked_deleting(deleting)
+        if record_delete_first:
+            self._marked_deleting(deleting)
         self.driver.create_cluster(self.ctx, creating, 60)
+        if not record_delete_first:
+            self._marked_deleting(deleting)
         return creating
 
     def test_stackless_delete_of_new_cluster_waits_for_the_create(self):
@@ -180,28 +195,37 @@ class DeleteRaceTest(DriverTestBase):
         self._marked_deleting(self.cluster)
         self.assertEqual('DELETE_IN_PROGRESS', self.poll().status)
 
-    def test_delete_before_the_stack_exists_deletes_it_later(self):
+    def test_create_after_a_recorded_delete_deletes_its_stack(self):
         # Seen on the rehearsal: DELETE accepted while the conductor was
         # inside create_cluster; the delete found no stack, the create
-        # then made it. The poll deletes it and the delete completes.
+        # then made it, and deletes it itself as soon as Heat answers.
         creating = self._delete_then_create()
         stack = self.cloud.stack(creating.stack_id)
-        self.assertEqual('CREATE_IN_PROGRESS', stack.status)
+        self.assertEqual('DELETE_IN_PROGRESS', stack.status)
         cluster = self.poll()
         self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
         self.assertEqual(stack.id, cluster.stack_id)
-        self.assertEqual('DELETE_IN_PROGRESS', stack.status)
         del self.cloud.stacks[stack.id]
         self.assertEqual('DELETE_COMPLETE', self.poll().status)
         self.assertEqual({}, self.cloud.app_creds)
 
+    def test_create_of_a_removed_cluster_deletes_its_stack(self):
+        creating = objects.Cluster.get_by_uuid(self.ctx, CLUSTER_UUID)
+        creating.nodegroups    # loaded, as the conductor's object has them
+        gone = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        gone.destroy()
+        self.driver.create_cluster(self.ctx, creating, 60)
+        stack = self.cloud.stack(creating.stack_id)
+        self.assertEqual('DELETE_IN_PROGRESS', stack.status)
+        self.assertEqual({}, self.cloud.app_creds)
+
     def test_stack_missed_by_the_delete_is_deleted_after_grace(self):
-        # Same race, but the create saved stack_id after the delete.
-        creating = self._delete_then_create()
-        creating.save()      # only stack_id changed in this object
+        # The delete was recorded only after create_cluster looked.
+        creating = self._delete_then_create(record_delete_first=False)
         stack = self.cloud.stack(creating.stack_id)
         self.cloud.set_status(stack.id, 'CREATE_COMPLETE')
         deletes = self.cloud.count('DELETE', 'heat_delete')
+        self.assertEqual(0, deletes)
         # Just after a delete Heat may still show the old action: wait.
         cluster = self.poll()
         self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
