@@ -133,6 +133,7 @@ function configure_heat_for_magnum_cern {
     # parameters and resource properties encrypted with this on
     # (docs/operator-guide.md, "Heat encryption").
     iniset "$conf" DEFAULT encrypt_parameters_and_properties "$MAGNUM_CERN_HEAT_ENCRYPT"
+    iniset "$conf" DEFAULT max_stacks_per_tenant "$MAGNUM_CERN_HEAT_MAX_STACKS_PER_PROJECT"
 }
 
 # systemd drop-ins raising LimitNOFILE of the devstack units; devstack

@@ -149,12 +149,17 @@ HEAT_ENCRYPTION_OPTION = 'encrypt_parameters_and_properties'
 _TRUE = ('1', 'true', 'yes', 'on')
 
 
-def heat_encryption_state(path):
-    """Does the heat.conf at ``path`` encrypt parameters and properties?
+# Root stacks one project may have; Heat's own default
+# (heat/common/config.py, openstack-heat 27.0.1). Admins are not counted
+# against it (heat/engine/service.py _validate_new_stack).
+HEAT_STACK_LIMIT_OPTION = 'max_stacks_per_tenant'
+HEAT_STACK_LIMIT_DEFAULT = 512
 
-    True or False as Heat reads ``[DEFAULT]
-    encrypt_parameters_and_properties`` (an oslo.config BoolOpt, default
-    False: heat/common/config.py); None when the file cannot be read.
+
+def _heat_default(path, option, default):
+    """``[DEFAULT] option`` of the heat.conf at ``path``, as text.
+
+    ``default`` if unset; None when the file cannot be read.
     """
     parser = configparser.RawConfigParser(strict=False)
     try:
@@ -162,8 +167,32 @@ def heat_encryption_state(path):
             return None
     except (OSError, configparser.Error):
         return None
-    value = parser.defaults().get(HEAT_ENCRYPTION_OPTION, 'false')
-    return value.strip().lower() in _TRUE
+    return parser.defaults().get(option, default).strip()
+
+
+def heat_encryption_state(path):
+    """Does the heat.conf at ``path`` encrypt parameters and properties?
+
+    True or False as Heat reads ``[DEFAULT]
+    encrypt_parameters_and_properties`` (an oslo.config BoolOpt, default
+    False: heat/common/config.py); None when the file cannot be read.
+    """
+    value = _heat_default(path, HEAT_ENCRYPTION_OPTION, 'false')
+    return None if value is None else value.lower() in _TRUE
+
+
+def heat_stack_limit(path):
+    """Heat's ``max_stacks_per_tenant`` in the heat.conf at ``path``.
+
+    -1 is unlimited; None when the file cannot be read or the value is
+    not a number (Heat itself would refuse to start then).
+    """
+    value = _heat_default(path, HEAT_STACK_LIMIT_OPTION,
+                          str(HEAT_STACK_LIMIT_DEFAULT))
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None
 
 
 class Preflight(object):
@@ -414,6 +443,43 @@ class Preflight(object):
                         % (option, path), severity='warning')
         return state
 
+    def heat_stack_limit_check(self):
+        """Can the run's project hold all its clusters' stacks at once?
+
+        Heat refuses a project's stack beyond ``max_stacks_per_tenant``
+        (512 by default): a fleet of 1000 clusters would fail from the
+        513th on. Only the rehearsal's heat.conf is readable here.
+        """
+        name = 'heat stacks per project'
+        need = plan_mod.quota_need(self.steps, masters=self.masters,
+                                   keep=self.keep).get('clusters', 0)
+        option = '[DEFAULT] %s' % HEAT_STACK_LIMIT_OPTION
+        reh = getattr(self.cloud, 'rehearsal', None)
+        if reh is None:
+            over = need > HEAT_STACK_LIMIT_DEFAULT
+            self._check(name, True, 'need %d root stacks at once in this '
+                        'project; unknown here, check your heat.conf: %s '
+                        '(Heat\'s default %d)%s' % (
+                            need, option, HEAT_STACK_LIMIT_DEFAULT,
+                            ' is too small' if over else ' is enough'),
+                        severity='warning' if over else 'info',
+                        skipped=True)
+            return
+        path = reh.layout.conf('heat')
+        limit = heat_stack_limit(path)
+        if limit is None:
+            self._check(name, True, 'unknown: cannot read %s in %s'
+                        % (option, path), severity='warning', skipped=True)
+            return
+        ok = limit < 0 or need <= limit
+        self._check(name, ok, 'need %d root stacks at once in this project; '
+                    '%s = %d (%s)' % (need, option, limit, path))
+        if not ok:
+            raise PreflightError(
+                'Heat allows %d stacks per project (%s in %s) and the run '
+                'needs %d at once: raise it, or run fewer clusters'
+                % (limit, option, path, need))
+
     def versions(self):
         v = {'selftest_schema': SCHEMA_VERSION,
              'driver': _local_version('magnum-cern-driver')}
@@ -487,6 +553,7 @@ class Preflight(object):
         self.quota_checks()
         self.budget_check()
         self.heat_encryption_check()
+        self.heat_stack_limit_check()
         self.found_versions = self.versions()
         defects = match_defects(self.found_versions)
         for d in defects:

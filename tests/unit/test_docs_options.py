@@ -575,6 +575,8 @@ class HeatArithmeticTest(testtools.TestCase):
                                         'encrypt_parameters_and_properties'))
         self.assertIn('MAGNUM_CERN_HEAT_ENCRYPT=$(trueorfalse True '
                       'MAGNUM_CERN_HEAT_ENCRYPT)', settings)
+        self.assertEqual(heat.get('DEFAULT', 'max_stacks_per_tenant'),
+                         default('MAGNUM_CERN_HEAT_MAX_STACKS_PER_PROJECT'))
         self.assertEqual(magnum.get('cern_driver', 'worker_shard_size'),
                          default('MAGNUM_CERN_WORKER_SHARD_SIZE'))
         self.assertEqual(magnum.get('cern_driver', 'stack_timeout'),

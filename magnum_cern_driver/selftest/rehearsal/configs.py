@@ -55,6 +55,8 @@ DEFAULT_MAX_RESOURCES_PER_STACK = 2048
 # One engine worker per core; on 2 cores a second worker did not make a
 # single stack faster, but it serves API reads while the first is busy.
 DEFAULT_HEAT_ENGINE_WORKERS = 2
+# Heat's max_stacks_per_tenant on the rehearsal (Heat's default: 512).
+HEAT_MAX_STACKS_PER_PROJECT = 2000
 # [cern_driver] stall_after and stall_check_interval of the rehearsal's
 # conductor (seconds): the production defaults are 300 and 60.
 REHEARSAL_STALL_AFTER = 90
@@ -300,6 +302,10 @@ def render_heat(layout):
         # heat/objects/resource_properties_data.py
         # (ResourcePropertiesData.encrypt_properties_data). Off by default.
         'encrypt_parameters_and_properties': True,
+        # Root stacks one project may have (heat/common/config.py,
+        # default 512): a fleet of 1000 clusters in one project needs
+        # more (the preflight checks it against the plan).
+        'max_stacks_per_tenant': HEAT_MAX_STACKS_PER_PROJECT,
         'heat_metadata_server_url': layout.url('heat'),
         'heat_waitcondition_server_url': layout.url('heat', '/v1/'
                                                     'waitcondition'),
@@ -339,7 +345,7 @@ def render_magnum(layout):
                                                     'api-paste.ini')},
         'conductor': {'workers': 1},
         # The self-test's ladder runs many clusters at once (default 20).
-        'quotas': {'max_clusters_per_project': 1000},
+        'quotas': {'max_clusters_per_project': HEAT_MAX_STACKS_PER_PROJECT},
         'database': {'connection': layout.db_url('magnum'),
                      'max_pool_size': 10, 'max_overflow': 20},
         'keystone_authtoken': _authtoken(layout, 'magnum', 'magnum_svc'),

@@ -180,3 +180,69 @@ class TestHeatEncryption(testtools.TestCase):
             self.assertEqual(ok, check['ok'])
             self.assertFalse(check['skipped'])
             self.assertIn(path, check['message'])
+
+
+class TestHeatStackLimit(testtools.TestCase):
+    """Heat's max_stacks_per_tenant against the run's clusters at once."""
+
+    def _conf(self, text):
+        d = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(d, 'heat.conf')
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def test_limit_as_heat_reads_it(self):
+        self.assertEqual(512, preflight.heat_stack_limit(
+            self._conf('[DEFAULT]\ndebug = true\n')))
+        self.assertEqual(-1, preflight.heat_stack_limit(
+            self._conf('[DEFAULT]\nmax_stacks_per_tenant = -1\n')))
+        self.assertIsNone(preflight.heat_stack_limit(
+            self._conf('[DEFAULT]\nmax_stacks_per_tenant = many\n')))
+        self.assertIsNone(preflight.heat_stack_limit('/nonexistent/heat.conf'))
+
+    def test_rehearsal_heat_conf_holds_a_fleet_of_1000(self):
+        layout = configs.Layout('/tmp/x', {n: 1 for n in configs.PORT_NAMES},
+                                state_mod.new_secrets())
+        path = self._conf(configs.render_heat(layout))
+        self.assertGreaterEqual(preflight.heat_stack_limit(path), 1000)
+
+    def _run(self, cloud, clusters, keep=False):
+        steps = plan_mod.fleet(clusters, 2, concurrency=10)
+        pf = preflight.Preflight(cloud, steps, keep=keep)
+        try:
+            pf.heat_stack_limit_check()
+        except preflight.PreflightError as e:
+            return pf.checks[-1], e
+        return pf.checks[-1], None
+
+    def _rehearsal(self, text):
+        cloud = fakes.FakeCloud(fakes.FakeClock(), hollow=True,
+                                kind='rehearsal')
+        cloud.rehearsal = mock.Mock()
+        cloud.rehearsal.layout.conf.return_value = self._conf(
+            '[DEFAULT]\n%s\n' % text)
+        return cloud
+
+    def test_fleet_over_heats_default_stops_on_the_rehearsal(self):
+        check, error = self._run(self._rehearsal('debug = false'), 1000)
+        self.assertFalse(check['ok'])
+        self.assertIn('need 1000', check['message'])
+        self.assertIn('512', str(error))
+        check, error = self._run(self._rehearsal('debug = false'), 512)
+        self.assertTrue(check['ok'])
+        self.assertIsNone(error)
+        check, error = self._run(
+            self._rehearsal('max_stacks_per_tenant = -1'), 5000)
+        self.assertTrue(check['ok'])
+
+    def test_on_a_cloud_a_warning_above_the_default(self):
+        cloud = fakes.FakeCloud(fakes.FakeClock(), hollow=False,
+                                kind='cloud')
+        check, error = self._run(cloud, 1000)
+        self.assertIsNone(error)
+        self.assertTrue(check['skipped'])
+        self.assertEqual('warning', check['severity'])
+        self.assertIn('max_stacks_per_tenant', check['message'])
+        check, _ = self._run(cloud, 100)
+        self.assertEqual('info', check['severity'])
