@@ -17,6 +17,7 @@ processes by the pids ``up`` recorded, never by name.
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -49,6 +50,17 @@ def _delay(text):
     delay = dict(zip(keys, args))
     delay['dist'] = dist
     return delay
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError('expected a whole number >= 1, '
+                                         'got %r' % text)
+    return value
 
 
 def _rate(text):
@@ -175,12 +187,26 @@ def add_parser(subparsers):
         cmd.set_defaults(func=cmd_fault)
 
     bench = sub.add_parser(
-        'bench', help='create one large cluster through Magnum and measure')
+        'bench', help='create one large cluster (or, with --fleet, run a '
+        'self-test fleet step) through Magnum and measure')
     bench.add_argument('--masters', type=int, default=3)
     bench.add_argument('--workers', type=int, default=1000)
     bench.add_argument('--keep', action='store_true',
                        help='do not delete the cluster afterwards')
     bench.add_argument('--timeout', type=int, default=1800)
+    fleet = bench.add_argument_group(
+        'fleet', 'run `magnum-cern-selftest run --fleet N --size S '
+        '--concurrency C --skip-load` and measure where the time went '
+        '(see docs/benchmarks.md)')
+    fleet.add_argument('--fleet', type=_positive, metavar='N')
+    fleet.add_argument('--size', type=_positive, default=2, metavar='S')
+    fleet.add_argument('--concurrency', type=_positive, default=10,
+                       metavar='C')
+    fleet.add_argument('--output-dir', default=None,
+                       help='the self-test reports and bench.json '
+                       '(default: bench-fleet-<time> here)')
+    fleet.add_argument('--fixed-network', default=None, metavar='NAME',
+                       help='passed to the self-test')
     bench.set_defaults(func=cmd_bench)
 
     standins = sub.add_parser(
@@ -340,10 +366,27 @@ def cmd_bench(args):
     except core.ServiceError as e:
         print('rehearsal up failed: %s' % e, file=sys.stderr)
         return EXIT_ERROR
+    if args.fleet:
+        return _bench_fleet(reh, args)
     result = bench.run(reh, masters=args.masters, workers=args.workers,
                        delete=not args.keep, timeout=args.timeout)
     print(json.dumps(result, indent=2, sort_keys=True))
     return EXIT_OK if result['status'] == 'CREATE_COMPLETE' else EXIT_ERROR
+
+
+def _bench_fleet(reh, args):
+    from magnum_cern_driver.selftest.rehearsal import bench_fleet
+    out = args.output_dir or 'bench-fleet-%s' % time.strftime(
+        '%Y%m%d-%H%M%S', time.gmtime())
+    extra = (['--fixed-network', args.fixed_network]
+             if args.fixed_network else [])
+    result = bench_fleet.run(reh, args.fleet, args.size, args.concurrency,
+                             out, extra=extra)
+    text = json.dumps(result, indent=2, sort_keys=True)
+    with open(os.path.join(out, 'bench.json'), 'w') as f:
+        f.write(text + '\n')
+    print(text)
+    return EXIT_OK if result['exit_code'] == 0 else EXIT_ERROR
 
 
 def cmd_standins(args):
