@@ -26,7 +26,6 @@ shard layout changed, so Heat leaves every other shard alone.
 
 from magnum.common import exception
 from magnum.drivers.common import driver
-from magnum.drivers.common import k8s_monitor
 from magnum.drivers.common import k8s_scale_manager
 from magnum import objects
 from magnum.objects import fields
@@ -37,6 +36,7 @@ from magnum_cern_driver import cluster_secrets
 from magnum_cern_driver import conf as cern_conf
 from magnum_cern_driver import credentials
 from magnum_cern_driver import drain
+from magnum_cern_driver import health
 from magnum_cern_driver import heat
 from magnum_cern_driver import labels as labels_mod
 from magnum_cern_driver import params
@@ -639,7 +639,7 @@ class Driver(driver.Driver):
         # traceback per cluster. None tells Magnum there is nothing to ask.
         if not cluster.ca_cert_ref:
             return None
-        return k8s_monitor.K8sMonitor(context, cluster)
+        return health.Monitor(context, cluster)
 
     def get_scale_manager(self, context, osclient, cluster):
         return k8s_scale_manager.K8sScaleManager(context, osclient, cluster)

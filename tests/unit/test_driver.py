@@ -737,11 +737,6 @@ class OtherOperationsTest(DriverTestBase):
             self.assertRaises(exception.NotSupported,
                               getattr(self.driver, name), self.ctx, None)
 
-    def test_no_health_monitor_before_the_cluster_has_a_ca(self):
-        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
-        cluster.ca_cert_ref = None
-        self.assertIsNone(self.driver.get_monitor(self.ctx, cluster))
-
     def test_monitor_and_scale_manager(self):
         stack, cluster = self.complete()
         self.assertTrue(cluster.ca_cert_ref)
