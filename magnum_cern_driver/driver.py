@@ -24,6 +24,8 @@ with only the parameters that changed, and the template only when the
 shard layout changed, so Heat leaves every other shard alone.
 """
 
+import time
+
 from magnum.common import exception
 from magnum.drivers.common import driver
 from magnum.drivers.common import k8s_scale_manager
@@ -49,6 +51,10 @@ from magnum_cern_driver import userdata
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 CS = fields.ClusterStatus
+# Seconds before each look for a stack whose create answer was lost:
+# Heat stores a stack only after validating its template (seconds for a
+# large one on a busy engine).
+CREATE_LOOKUP_DELAYS = (0, 5, 10)
 
 _CERT_REFS = cluster_secrets.CERT_REFS
 
@@ -141,33 +147,15 @@ class Driver(driver.Driver):
         try:
             secrets.app_cred_id, secrets.app_cred_secret = cred
             spec = self._build(inputs, secrets)
-            api = heat.Heat(context)
-            cluster.stack_id = api.create_stack(
-                spec.stack_name, spec.template, files=spec.files,
-                parameters=spec.parameters,
-                environment_files=spec.environment_files,
-                timeout_mins=timeout,
-                tags=['magnum', 'magnum-cluster-%s' % cluster.uuid],
-                secrets=self._secret_values(secrets, spec))
+            cluster.stack_id = self._create_stack(context, cluster, spec,
+                                                  timeout, secrets)
         except heat.HeatError as e:
+            if cred[0]:
+                self._forget_credentials(context, cluster)
             if not isinstance(e, heat.HeatTransient) and e.code != 409:
-                if cred[0]:
-                    self._forget_credentials(context, cluster)
                 raise _error('Heat refused to create the cluster stack: %s'
                              % e)
-            # The create may have reached Heat before the answer was lost
-            # (time-out, proxy error; a retried POST then meets 409
-            # 'already exists'): adopt the stack if it exists.
-            stack_id = self._find_stack(context, spec.stack_name)
-            if stack_id is None:
-                if cred[0]:
-                    self._forget_credentials(context, cluster)
-                raise _error('Heat did not create the cluster stack: %s'
-                             % e)
-            LOG.warning('Cluster %s: stack create answered %s, but stack '
-                        '%s exists; using it', cluster.uuid, e.code,
-                        stack_id)
-            cluster.stack_id = stack_id
+            raise _error('Heat did not create the cluster stack: %s' % e)
         except Exception:
             # Anything else (a HeatError is handled above): no stack, so
             # no credential either.
@@ -220,6 +208,52 @@ class Driver(driver.Driver):
         except credentials.CredentialError as e:
             raise _error('Cannot create the cluster\'s application '
                          'credential: %s' % e)
+
+    def _create_stack(self, context, cluster, spec, timeout, secrets):
+        """Create the cluster's stack; its id. Sent again only if lost.
+
+        The create may reach Heat and its answer be lost (a time-out while
+        Heat validates, a proxy error; a re-sent POST then meets 409
+        'already exists'): the stack is then looked up by name (ours: the
+        name holds the cluster's uuid) a few times, as Heat stores it only
+        after validating, and adopted. Only when Heat shows none is the
+        create sent again, at most [cern_driver] heat_api_retries times.
+        """
+        api = heat.Heat(context)
+        attempts = 1 + _opts().heat_api_retries
+        for attempt in range(1, attempts + 1):
+            try:
+                return api.create_stack(
+                    spec.stack_name, spec.template, files=spec.files,
+                    parameters=spec.parameters,
+                    environment_files=spec.environment_files,
+                    timeout_mins=timeout,
+                    tags=['magnum', 'magnum-cluster-%s' % cluster.uuid],
+                    secrets=self._secret_values(secrets, spec))
+            except heat.HeatError as e:
+                if not isinstance(e, heat.HeatTransient) and e.code != 409:
+                    raise
+                stack_id = self._await_stack(context, spec.stack_name)
+                if stack_id is not None:
+                    LOG.warning('Cluster %s: stack create answered %s, but '
+                                'stack %s exists; using it', cluster.uuid,
+                                e.code or e, stack_id)
+                    return stack_id
+                if attempt == attempts or e.code == 409:
+                    raise
+                LOG.warning('Cluster %s: stack create failed (%s) and Heat '
+                            'has no stack %s; sending it again (%d of %d)',
+                            cluster.uuid, e, spec.stack_name, attempt + 1,
+                            attempts)
+
+    def _await_stack(self, context, stack_name):
+        """The id of ``stack_name`` once Heat shows it, or None."""
+        for delay in CREATE_LOOKUP_DELAYS:
+            time.sleep(delay)
+            stack_id = self._find_stack(context, stack_name)
+            if stack_id is not None:
+                return stack_id
+        return None
 
     @staticmethod
     def _find_stack(context, stack_name):

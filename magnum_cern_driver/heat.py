@@ -319,14 +319,20 @@ class Heat(object):
             '1', connect_retries=retries, status_code_retries=retries,
             retriable_status_codes=list(RETRIABLE_STATUS), **common)
         # Calls that carry secrets never log bodies. An update (PATCH with
-        # the same values) is idempotent; a create is not: only a refused
-        # connection (nothing reached Heat) is retried.
+        # the same values) is idempotent; a create is not, and is never
+        # re-sent here: keystoneauth counts a read time-out as a connect
+        # failure (session.py maps every requests Timeout to
+        # ConnectTimeout), so its connect retries re-send a POST Heat is
+        # already working on (seen: 73 extra POSTs, each a full template
+        # validation, for 50 creates at once). The driver re-sends a
+        # create only once Heat shows no stack of that name
+        # (driver._create_stack).
         self._update_client = heat_client.Client(
             '1', connect_retries=retries, status_code_retries=retries,
             retriable_status_codes=list(RETRIABLE_STATUS), logger=QUIET_LOG,
             **common)
         self._create_client = heat_client.Client(
-            '1', connect_retries=retries, logger=QUIET_LOG, **common)
+            '1', connect_retries=0, logger=QUIET_LOG, **common)
 
     # -- reads
 

@@ -29,6 +29,7 @@ import os
 import re
 import socket
 import threading
+import time
 import urllib.parse
 import uuid
 
@@ -83,7 +84,9 @@ class FakeCloud(object):
         self.log = []                       # (method, path) in order
         self.connections = 0
         self.reject_create = None           # (code, message)
+        self.reject_creates_left = None     # that many times (None: all)
         self.lose_create_answer = False     # create, then answer 503
+        self.slow_create_answer = 0.0       # create, then answer this late
         self.fail_with = None               # status code for every call
         self.tokens = {}
         self.k8s_nodes = {}                 # name -> {'unschedulable': bool}
@@ -405,7 +408,9 @@ def heat_create(cloud, handler, m, query, body):
     caller, err = _heat_caller(cloud, handler, m.group(1))
     if err:
         return err
-    if cloud.reject_create:
+    if cloud.reject_create and cloud.reject_creates_left != 0:
+        if cloud.reject_creates_left is not None:
+            cloud.reject_creates_left -= 1
         code, message = cloud.reject_create
         # Heat echoes parameter values in some validation errors.
         params = body.get('parameters') or {}
@@ -416,6 +421,8 @@ def heat_create(cloud, handler, m, query, body):
         cloud.stacks[s.id] = s
     if cloud.lose_create_answer:
         return _error(503, 'Service Unavailable', 'proxy time-out')
+    if cloud.slow_create_answer:
+        time.sleep(cloud.slow_create_answer)
     href = '%s/stacks/%s/%s' % (cloud.heat_url(s.tenant), s.name, s.id)
     return 201, {'stack': {'id': s.id, 'links': [{'href': href,
                                                   'rel': 'self'}]}}

@@ -27,6 +27,7 @@ from magnum.tests.unit.db import base as db_base
 from magnum.tests.unit.db import utils as db_utils
 
 from magnum_cern_driver import driver
+from magnum_cern_driver import heat
 from magnum_cern_driver import params
 from magnum_cern_driver import status
 from magnum_cern_driver import userdata
@@ -80,6 +81,9 @@ class DriverTestBase(db_base.DbTestCase):
                                                       context=self.ctx)
         self.cluster.save()
         self.driver = driver.Driver()
+        # No waiting between looks for a stack whose create answer was lost.
+        self.useFixture(fixtures.MockPatch(
+            'magnum_cern_driver.driver.CREATE_LOOKUP_DELAYS', (0, 0, 0)))
 
     # -- helpers
 
@@ -183,6 +187,43 @@ class CreateTest(DriverTestBase):
         self.driver.create_cluster(self.ctx, self.cluster, 60)
         self.assertEqual(self.cloud.stack().id, self.cluster.stack_id)
         self.assertEqual(1, len(self.cloud.app_creds))
+
+    def test_create_whose_answer_is_lost_is_sent_once(self):
+        self.config(group='cern_driver', heat_api_retries=3)
+        self.cloud.lose_create_answer = True
+        self.driver.create_cluster(self.ctx, self.cluster, 60)
+        self.assertEqual(1, self.cloud.count('POST', 'heat_create'))
+        self.assertEqual(self.cloud.stack().id, self.cluster.stack_id)
+
+    def test_create_whose_answer_times_out_is_sent_once(self):
+        # keystoneauth counts a read time-out as a connect failure and its
+        # connect retries would re-send the POST Heat is working on.
+        self.config(group='cern_driver', heat_api_retries=3)
+        self.config(group='keystone_auth', timeout=1)
+        heat.reset_sessions()
+        self.cloud.slow_create_answer = 2.0
+        self.driver.create_cluster(self.ctx, self.cluster, 60)
+        self.assertEqual(1, self.cloud.count('POST', 'heat_create'))
+        self.assertEqual(self.cloud.stack().id, self.cluster.stack_id)
+
+    def test_create_sent_again_only_when_heat_has_no_stack(self):
+        self.config(group='cern_driver', heat_api_retries=2)
+        self.cloud.reject_create = (503, 'engine busy')
+        self.cloud.reject_creates_left = 1
+        self.driver.create_cluster(self.ctx, self.cluster, 60)
+        self.assertEqual(2, self.cloud.count('POST', 'heat_create'))
+        self.assertEqual(self.cloud.stack().id, self.cluster.stack_id)
+        self.assertEqual(1, len(self.cloud.stacks))
+
+    def test_create_gives_up_after_the_retries(self):
+        self.config(group='cern_driver', heat_api_retries=2)
+        self.cloud.reject_create = (503, 'engine busy')
+        e = self.assertRaises(exception.MagnumException,
+                              self.driver.create_cluster, self.ctx,
+                              self.cluster, 60)
+        self.assertIn('did not create', str(e))
+        self.assertEqual(3, self.cloud.count('POST', 'heat_create'))
+        self.assertEqual({}, self.cloud.app_creds)
 
     def test_create_adopts_stack_on_conflict_from_retried_post(self):
         # A POST whose answer timed out was retried and met 409: the first
