@@ -196,6 +196,33 @@ class TestConcurrentCreates(testtools.TestCase):
         for r in size['results']:
             self.assertAlmostEqual(30.0, r['create_seconds'], delta=3.0)
 
+    def test_large_fleet_asks_only_for_the_building_clusters(self):
+        # 40 clusters, 4 in flight: once 16 are known, a round asks for
+        # the 4 building ones, not for all the run's clusters.
+        clock = fakes.FakeClock()
+        cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0)
+        step, = plan_mod.fleet(40, 2, concurrency=4)
+        gets = []
+        real_get = cloud.get_cluster
+
+        def get_cluster(ident):
+            gets.append(ident)
+            return real_get(ident)
+        cloud.get_cluster = get_cluster
+        out = self._ladder(cloud, [step], clock=clock,
+                           stop=fakes.FakeEvent(clock),
+                           sleep=clock.sleep).run()
+        size = out['sizes'][0]
+        self.assertEqual('pass', size['status'], size['reason'])
+        self.assertEqual(40, size['summary']['complete'])
+        lists = [c for c in cloud.calls if c[0] == 'list_clusters']
+        self.assertGreater(len(gets), 0)
+        # the list is used only while few clusters are known
+        rounds_with_gets = len(gets) / 4.0
+        self.assertGreater(rounds_with_gets, len(lists))
+        for r in size['results']:
+            self.assertAlmostEqual(30.0, r['create_seconds'], delta=3.0)
+
     def test_signal_stops_submitting_the_fleet(self):
         clock = fakes.FakeClock()
         cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0)
