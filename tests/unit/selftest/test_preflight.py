@@ -130,13 +130,18 @@ class TestPreflight(testtools.TestCase):
         self.assertTrue(flavor['skipped'])
 
 
+def _heat_conf(test, text):
+    """A heat.conf holding ``text`` in a temporary directory; its path."""
+    path = os.path.join(test.useFixture(fixtures.TempDir()).path,
+                        'heat.conf')
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
 class TestHeatEncryption(testtools.TestCase):
     def _conf(self, text):
-        d = self.useFixture(fixtures.TempDir()).path
-        path = os.path.join(d, 'heat.conf')
-        with open(path, 'w') as f:
-            f.write(text)
-        return path
+        return _heat_conf(self, text)
 
     def test_state(self):
         on = self._conf('[DEFAULT]\nencrypt_parameters_and_properties = '
@@ -186,11 +191,7 @@ class TestHeatStackLimit(testtools.TestCase):
     """Heat's max_stacks_per_tenant against the run's clusters at once."""
 
     def _conf(self, text):
-        d = self.useFixture(fixtures.TempDir()).path
-        path = os.path.join(d, 'heat.conf')
-        with open(path, 'w') as f:
-            f.write(text)
-        return path
+        return _heat_conf(self, text)
 
     def test_limit_as_heat_reads_it(self):
         self.assertEqual(512, preflight.heat_stack_limit(
