@@ -137,6 +137,60 @@ class RehearsalTestCase(FunctionalTestCase):
         except magnum_exc.NotFound:
             pass
 
+    def cluster_or_none(self, uuid_):
+        """The cluster as Magnum shows it, or None once it is gone."""
+        try:
+            return self.magnum.clusters.get(uuid_)
+        except magnum_exc.NotFound:
+            return None
+
+    def wait_settled(self, uuid_, timeout, since=None):
+        """The cluster once no action is in progress (after ``since``).
+
+        ``since`` is an ``updated_at`` seen before the action: actions are
+        cast to the conductor, so right after the API call the cluster may
+        still show the previous settled state. A cluster not visible yet
+        (the create is cast too) is waited for.
+        """
+        def settled():
+            c = self.cluster_or_none(uuid_)
+            if c is None or c.status.endswith('IN_PROGRESS'):
+                return None
+            if since is not None and c.updated_at == since:
+                return None
+            return c
+        return wait_for(settled, timeout, what='cluster %s' % uuid_)
+
+    def wait_gone(self, uuid_, timeout):
+        wait_for(lambda: self.cluster_or_none(uuid_) is None, timeout,
+                 what='cluster %s deleted' % uuid_)
+
+    def delete_cluster(self, uuid_, timeout, settle_timeout=None):
+        """Delete the cluster (once settled, if asked) and wait it out.
+
+        A cluster already gone is fine: tests delete their own too.
+        """
+        if self.cluster_or_none(uuid_) is None:
+            return
+        try:
+            if settle_timeout:
+                self.wait_settled(uuid_, settle_timeout)
+            self.magnum.clusters.delete(uuid_)
+        except magnum_exc.NotFound:
+            return
+        self.wait_gone(uuid_, timeout)
+
+    def wait_stack_gone(self, stack_id, timeout=120):
+        """Until Heat no longer lists the stack (or lists it deleted).
+
+        Heat may still list a stack for a moment after its delete
+        completed (DELETE_COMPLETE); anything else is a leak.
+        """
+        def gone():
+            left = {s.id: s.stack_status for s in self.heat.stacks.list()}
+            return left.get(stack_id, 'DELETE_COMPLETE') == 'DELETE_COMPLETE'
+        wait_for(gone, timeout, what='stack %s deleted' % stack_id)
+
     def app_cred_names(self):
         """Names of the member user's application credentials."""
         user = self.session.get_user_id()

@@ -27,7 +27,6 @@ import uuid
 
 import fixtures
 
-from magnumclient import exceptions as magnum_exc
 import openstack
 from testtools import content
 
@@ -72,34 +71,6 @@ class TestOpenstackCli(ClientTestCase):
 
     def os_json(self, *args):
         return self.cli.json('openstack', *args)
-
-    def _settled(self, uuid_, timeout, since=None):
-        def settled():
-            c = self.magnum.clusters.get(uuid_)
-            if c.status.endswith('IN_PROGRESS'):
-                return None
-            if since is not None and c.updated_at == since:
-                return None
-            return c
-        return base.wait_for(settled, timeout, what='cluster %s' % uuid_)
-
-    def _delete_cluster(self, uuid_):
-        try:
-            self._settled(uuid_, UPDATE_TIMEOUT)
-            self.magnum.clusters.delete(uuid_)
-        except magnum_exc.NotFound:
-            return
-        self._wait_gone(uuid_)
-
-    def _wait_gone(self, uuid_):
-        def gone():
-            try:
-                self.magnum.clusters.get(uuid_)
-            except magnum_exc.NotFound:
-                return True
-            return False
-        base.wait_for(gone, UPDATE_TIMEOUT, what='cluster %s deleted'
-                      % uuid_)
 
     def servers(self, cluster_name):
         """``{name: row}`` of ``openstack server list`` for a cluster."""
@@ -151,13 +122,14 @@ class TestOpenstackCli(ClientTestCase):
             name + '-ct', '--keypair', key, '--master-count', '1',
             '--node-count', '2')
         cluster_uuid = re.search(r'cluster ([0-9a-f-]{36})', out).group(1)
-        self.addCleanup(self._delete_cluster, cluster_uuid)
+        self.addCleanup(self.delete_cluster, cluster_uuid, UPDATE_TIMEOUT,
+                        UPDATE_TIMEOUT)
         rc, _, err = self.openstack(
             'coe', 'cluster', 'create', name + '-nokey', '--cluster-template',
             name + '-ct', '--keypair', key + '-missing', check=False)
         self.assertNotEqual(0, rc)
         self.assertIn('%s-missing' % key, err)
-        c = self._settled(cluster_uuid, CREATE_TIMEOUT)
+        c = self.wait_settled(cluster_uuid, CREATE_TIMEOUT)
         self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
         shown = self.os_json('coe', 'cluster', 'show', name)
         self.assertEqual(('CREATE_COMPLETE', key),
@@ -195,7 +167,7 @@ class TestOpenstackCli(ClientTestCase):
         before = self.magnum.clusters.get(cluster_uuid).updated_at
         self.openstack('coe', 'cluster', 'resize', name, '1',
                        '--nodes-to-remove', victim)
-        c = self._settled(cluster_uuid, UPDATE_TIMEOUT, since=before)
+        c = self.wait_settled(cluster_uuid, UPDATE_TIMEOUT, since=before)
         self.assertEqual('UPDATE_COMPLETE', c.status, c.status_reason)
         after = self.servers(name)
         self.assertEqual(sorted(set(servers) - {victim_name}),
@@ -206,7 +178,7 @@ class TestOpenstackCli(ClientTestCase):
         master_name = [n for n in after if '-master-' in n][0]
         before = self.magnum.clusters.get(cluster_uuid).updated_at
         self.openstack('coe', 'cluster', 'upgrade', name, upgrade_to.uuid)
-        c = self._settled(cluster_uuid, UPDATE_TIMEOUT, since=before)
+        c = self.wait_settled(cluster_uuid, UPDATE_TIMEOUT, since=before)
         self.assertEqual('UPDATE_COMPLETE', c.status, c.status_reason)
         upgraded = self.sdk_servers(name)
         self.assertEqual(sorted(after), sorted(upgraded))
@@ -216,7 +188,7 @@ class TestOpenstackCli(ClientTestCase):
 
         # Delete: no server of the cluster is left, then the keypair.
         self.openstack('coe', 'cluster', 'delete', name)
-        self._wait_gone(cluster_uuid)
+        self.wait_gone(cluster_uuid, UPDATE_TIMEOUT)
         self.assertEqual({}, self.sdk_servers(name))
         self.openstack('keypair', 'delete', key)
         self.assertIsNone(self.conn.compute.find_keypair(key))

@@ -47,7 +47,8 @@ class TestClusterLifecycle(base.RehearsalTestCase):
         cluster = self.magnum.clusters.create(
             name=name or self._name('c'), cluster_template_id=template.uuid,
             master_count=masters, node_count=workers)
-        self.addCleanup(self._delete_cluster, cluster.uuid)
+        self.addCleanup(self.delete_cluster, cluster.uuid, DELETE_TIMEOUT,
+                        UPDATE_TIMEOUT)
 
         # The API casts the create to the conductor: on a busy machine the
         # cluster may not be there yet right after the call.
@@ -60,43 +61,10 @@ class TestClusterLifecycle(base.RehearsalTestCase):
                       what='cluster %s to appear' % cluster.uuid)
         return cluster
 
-    def _delete_cluster(self, uuid_):
-        try:
-            self._wait(uuid_, UPDATE_TIMEOUT)
-            self.magnum.clusters.delete(uuid_)
-        except magnum_exc.NotFound:
-            return
-        self._wait_gone(uuid_)
-
-    def _wait_gone(self, uuid_):
-        def gone():
-            try:
-                self.magnum.clusters.get(uuid_)
-            except magnum_exc.NotFound:
-                return True
-            return False
-        base.wait_for(gone, DELETE_TIMEOUT, what='cluster %s deleted'
-                      % uuid_)
-
-    def _wait(self, uuid_, timeout, since=None):
-        """The cluster once it settled (after ``since``, an updated_at).
-
-        Actions are cast to the conductor, so right after the API call the
-        cluster may still show the previous settled state.
-        """
-        def settled():
-            c = self.magnum.clusters.get(uuid_)
-            if c.status.endswith('IN_PROGRESS'):
-                return None
-            if since is not None and c.updated_at == since:
-                return None
-            return c
-        return base.wait_for(settled, timeout, what='cluster %s' % uuid_)
-
     def _resize(self, cluster, count, **kwargs):
         before = self.magnum.clusters.get(cluster.uuid).updated_at
         self.magnum.clusters.resize(cluster.uuid, count, **kwargs)
-        return self._wait(cluster.uuid, UPDATE_TIMEOUT, since=before)
+        return self.wait_settled(cluster.uuid, UPDATE_TIMEOUT, since=before)
 
     def _servers(self, cluster):
         """``{physical id: resource}`` of the cluster's stand-in servers."""
@@ -116,7 +84,7 @@ class TestClusterLifecycle(base.RehearsalTestCase):
     def test_create_resize_nodegroups_delete(self):
         ct = self._template()
         cluster = self._cluster(ct, masters=1, workers=3)
-        c = self._wait(cluster.uuid, CREATE_TIMEOUT)
+        c = self.wait_settled(cluster.uuid, CREATE_TIMEOUT)
         self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
         self.assertEqual(3, c.node_count)
         self.assertEqual(3, len(c.node_addresses))
@@ -181,14 +149,8 @@ class TestClusterLifecycle(base.RehearsalTestCase):
         # Delete: the cluster and its stack go away.
         stack_id = c.stack_id
         self.magnum.clusters.delete(c.uuid)
-        self._wait_gone(c.uuid)
-        # Heat may still list the stack for a moment after its delete
-        # completed (it is then DELETE_COMPLETE); anything else is a leak.
-
-        def stack_gone():
-            left = {s.id: s.stack_status for s in self.heat.stacks.list()}
-            return left.get(stack_id, 'DELETE_COMPLETE') == 'DELETE_COMPLETE'
-        base.wait_for(stack_gone, 60, what='stack %s deleted' % stack_id)
+        self.wait_gone(c.uuid, DELETE_TIMEOUT)
+        self.wait_stack_gone(stack_id, 60)
         # ... and its application credential is gone from Keystone.
         self.assertEqual([], self._app_creds(c.uuid))
 
@@ -198,7 +160,7 @@ class TestClusterLifecycle(base.RehearsalTestCase):
         self.addCleanup(self.reh.configure_standins, fail_names=[])
         cluster = self._cluster(ct, name=self._name('c') + FAIL_PATTERN +
                                 'x', masters=1, workers=2)
-        c = self._wait(cluster.uuid, CREATE_TIMEOUT)
+        c = self.wait_settled(cluster.uuid, CREATE_TIMEOUT)
         self.assertEqual('CREATE_FAILED', c.status)
         self.assertIn('injected failure', c.status_reason or '')
 
@@ -206,7 +168,7 @@ class TestClusterLifecycle(base.RehearsalTestCase):
         # Three masters need the API load balancer (stand-in Octavia).
         ct = self._template(master_lb_enabled=True)
         cluster = self._cluster(ct, masters=3, workers=32)
-        c = self._wait(cluster.uuid, CREATE_TIMEOUT)
+        c = self.wait_settled(cluster.uuid, CREATE_TIMEOUT)
         self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
         self.assertEqual(32, len(c.node_addresses))
         self.assertEqual(3, len(c.master_addresses))

@@ -26,7 +26,6 @@ import time
 import uuid
 
 import fixtures
-from magnumclient import exceptions as magnum_exc
 
 from magnum_cern_driver.selftest import exitcodes
 from magnum_cern_driver.selftest.rehearsal import configs
@@ -65,43 +64,23 @@ class TestFaults(base.RehearsalTestCase):
         self.addCleanup(self._delete_and_check, cluster.uuid)
         return cluster
 
-    def _get(self, uuid_):
-        try:
-            return self.magnum.clusters.get(uuid_)
-        except magnum_exc.NotFound:
-            return None
-
     def _stack_id(self, uuid_):
         """The cluster's stack id once the conductor saved it."""
         def saved():
-            c = self._get(uuid_)
+            c = self.cluster_or_none(uuid_)
             return c.stack_id if c is not None else None
         return base.wait_for(saved, 120, interval=0.5, what='stack id')
 
-    def _wait_settled(self, uuid_, timeout):
-        def settled():
-            c = self._get(uuid_)
-            return c if c and not c.status.endswith('IN_PROGRESS') else None
-        return base.wait_for(settled, timeout, what='cluster %s' % uuid_)
-
     def _delete_and_check(self, uuid_):
         """Delete the cluster; nothing of it may stay in Heat or Keystone."""
-        c = self._get(uuid_)
+        c = self.cluster_or_none(uuid_)
         if c is None:
             return
         stack_id = c.stack_id
-        try:
-            self.magnum.clusters.delete(uuid_)
-        except magnum_exc.NotFound:
-            return
-        base.wait_for(lambda: self._get(uuid_) is None, DELETE_TIMEOUT,
-                      what='cluster %s deleted' % uuid_)
+        self.delete_cluster(uuid_, DELETE_TIMEOUT)
 
-        def stack_gone():
-            left = {s.id: s.stack_status for s in self.heat.stacks.list()}
-            return left.get(stack_id, 'DELETE_COMPLETE') == 'DELETE_COMPLETE'
         if stack_id:
-            base.wait_for(stack_gone, 120, what='stack %s gone' % stack_id)
+            self.wait_stack_gone(stack_id, 120)
         self.assertEqual([], sorted(n for n in self.app_cred_names()
                                     if n.startswith('magnum-%s' % uuid_)))
 
@@ -174,7 +153,7 @@ class TestFaults(base.RehearsalTestCase):
         self.reh.kill_service('heat-engine', worker=0)
 
         def stalled():
-            c = self._get(cluster.uuid)
+            c = self.cluster_or_none(cluster.uuid)
             if c is None:
                 self.fail('cluster deleted before the stall was seen: %s'
                           % self._output(out))
@@ -214,7 +193,7 @@ class TestFaults(base.RehearsalTestCase):
         (result,) = [r for r in size['results'] if r['name'] == c.name]
         self.assertEqual('stalled', result['outcome'])
         self.assertIn('OS::Nova::Server', result['status_reason'])
-        self.assertIsNone(self._get(cluster.uuid))
+        self.assertIsNone(self.cluster_or_none(cluster.uuid))
         now = self._inventory()
         self.assertEqual({k: [] for k in now},
                          {k: sorted(now[k] - before[k]) for k in now})
@@ -227,7 +206,7 @@ class TestFaults(base.RehearsalTestCase):
         time.sleep(5)
         started = time.time()
         self.reh.start_service('magnum-conductor')
-        c = self._wait_settled(cluster.uuid, CREATE_TIMEOUT)
+        c = self.wait_settled(cluster.uuid, CREATE_TIMEOUT)
         self._record(restart_to_settled=round(time.time() - started, 1))
         # The stack went on without the conductor; the poll resumed.
         self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
@@ -241,7 +220,7 @@ class TestFaults(base.RehearsalTestCase):
         down_at = time.time()
 
         def unreachable():
-            c = self._get(cluster.uuid)
+            c = self.cluster_or_none(cluster.uuid)
             return c if 'Heat unreachable' in (c.status_reason or '') \
                 else None
         c = base.wait_for(unreachable, 3 * POLL_PERIOD, interval=1,
@@ -251,7 +230,7 @@ class TestFaults(base.RehearsalTestCase):
         time.sleep(max(0.0, HEAT_API_OUTAGE - (time.time() - down_at)))
         self.reh.start_service('heat-api')
         back_at = time.time()
-        c = self._wait_settled(cluster.uuid, CREATE_TIMEOUT)
+        c = self.wait_settled(cluster.uuid, CREATE_TIMEOUT)
         self._record(outage_noticed=round(noticed, 1),
                      back_to_settled=round(time.time() - back_at, 1))
         self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)

@@ -22,7 +22,6 @@ on the masters: the stack has no Octavia resource and the cluster's
 import json
 import uuid
 
-from magnumclient import exceptions as magnum_exc
 
 from tests.functional import base
 
@@ -41,43 +40,15 @@ class TestHighlyAvailableVip(base.RehearsalTestCase):
         return self.make_template(self._name(kind), master_lb_enabled=True,
                                   labels=labels)
 
-    def _gone(self, uuid_):
-        try:
-            self.magnum.clusters.get(uuid_)
-        except magnum_exc.NotFound:
-            return True
-        return False
-
-    def _delete_cluster(self, uuid_):
-        if self._gone(uuid_):       # the test deleted it already
-            return
-        try:
-            self._settled(uuid_)
-            self.magnum.clusters.delete(uuid_)
-        except magnum_exc.NotFound:
-            return
-        base.wait_for(lambda: self._gone(uuid_), DELETE_TIMEOUT,
-                      what='cluster %s deleted' % uuid_)
-
-    def _settled(self, uuid_):
-        def settled():
-            try:
-                c = self.magnum.clusters.get(uuid_)
-            except magnum_exc.NotFound:
-                # the API casts the create: the row may not exist yet
-                return None
-            return None if c.status.endswith('IN_PROGRESS') else c
-        return base.wait_for(settled, CREATE_TIMEOUT,
-                             what='cluster %s' % uuid_)
-
     def test_three_masters_behind_a_vip_without_octavia(self):
         ct = self._template('ct', {'master_lb_type': 'vip'})
         cluster = self.magnum.clusters.create(
             name=self._name('c'), cluster_template_id=ct.uuid,
             master_count=3, node_count=2)
-        self.addCleanup(self._delete_cluster, cluster.uuid)
+        self.addCleanup(self.delete_cluster, cluster.uuid, DELETE_TIMEOUT,
+                        CREATE_TIMEOUT)
 
-        c = self._settled(cluster.uuid)
+        c = self.wait_settled(cluster.uuid, CREATE_TIMEOUT)
         self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
         self.assertTrue(c.master_lb_enabled)
         self.assertEqual(3, c.master_count)
@@ -107,13 +78,9 @@ class TestHighlyAvailableVip(base.RehearsalTestCase):
         # Delete: the cluster, its stack and its credential go away.
         stack_id = c.stack_id
         self.magnum.clusters.delete(c.uuid)
-        base.wait_for(lambda: self._gone(c.uuid), DELETE_TIMEOUT,
-                      what='cluster %s deleted' % c.uuid)
+        self.wait_gone(c.uuid, DELETE_TIMEOUT)
 
-        def stack_gone():
-            left = {s.id: s.stack_status for s in self.heat.stacks.list()}
-            return left.get(stack_id, 'DELETE_COMPLETE') == 'DELETE_COMPLETE'
-        base.wait_for(stack_gone, 60, what='stack %s deleted' % stack_id)
+        self.wait_stack_gone(stack_id, 60)
         self.assertEqual([], sorted(
             n for n in self.app_cred_names()
             if n.startswith('magnum-%s' % c.uuid)))
@@ -139,14 +106,15 @@ class TestHighlyAvailableVip(base.RehearsalTestCase):
         cluster = self.magnum.clusters.create(
             name=self._name('c'), cluster_template_id=ct.uuid,
             master_count=3, node_count=1)
-        self.addCleanup(self._delete_cluster, cluster.uuid)
-        c = self._settled(cluster.uuid)
+        self.addCleanup(self.delete_cluster, cluster.uuid, DELETE_TIMEOUT,
+                        CREATE_TIMEOUT)
+        c = self.wait_settled(cluster.uuid, CREATE_TIMEOUT)
         self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
         before = self._master_stacks(c.stack_id)
         self.assertEqual(3, len(before))
 
         self.magnum.clusters.upgrade(c.uuid, new_ct.uuid, max_batch_size=1)
-        c = self._settled(c.uuid)
+        c = self.wait_settled(c.uuid, CREATE_TIMEOUT)
         self.assertEqual('UPDATE_COMPLETE', c.status, c.status_reason)
 
         stack = self.heat.stacks.get(c.stack_id)

@@ -74,7 +74,7 @@ class TestHeatStoresSecretsEncrypted(base.RehearsalTestCase):
         cluster = self.magnum.clusters.create(
             name=name, cluster_template_id=ct.uuid, master_count=1,
             node_count=1)
-        self.addCleanup(self._delete, cluster.uuid)
+        self.addCleanup(self.delete_cluster, cluster.uuid, DELETE_TIMEOUT)
 
         def done():
             try:
@@ -85,20 +85,6 @@ class TestHeatStoresSecretsEncrypted(base.RehearsalTestCase):
         c = base.wait_for(done, CREATE_TIMEOUT, what='cluster create')
         self.assertEqual('CREATE_COMPLETE', c.status, c.status_reason)
         return c
-
-    def _delete(self, uuid_):
-        try:
-            self.magnum.clusters.delete(uuid_)
-        except magnum_exc.NotFound:
-            return
-
-        def gone():
-            try:
-                self.magnum.clusters.get(uuid_)
-            except magnum_exc.NotFound:
-                return True
-            return False
-        base.wait_for(gone, DELETE_TIMEOUT, what='cluster deleted')
 
     def _rows(self, stack_id):
         """Raw rows of the stack tree: (table, id, column value)."""
