@@ -87,6 +87,7 @@ class FakeCloud(object):
         self.reject_creates_left = None     # that many times (None: all)
         self.lose_create_answer = False     # create, then answer 503
         self.slow_create_answer = 0.0       # create, then answer this late
+        self.app_creds_listed = 0           # rows Keystone's lists returned
         self.fail_with = None               # status code for every call
         self.tokens = {}
         self.k8s_nodes = {}                 # name -> {'unschedulable': bool}
@@ -343,8 +344,22 @@ def ks_appcred_list(cloud, handler, m, query, body):
     user = m.group(1)
     if not _may_manage(cloud, handler, user):
         return _error(403, 'Forbidden', 'not allowed')
-    creds = [{k: v for k, v in c.items() if k != 'secret'}
-             for c in cloud.app_creds.values() if c['user_id'] == user]
+    # Keystone's 'name' filter, exact or inexact (keystone/server/flask/
+    # common.py build_driver_hints); every row listed is counted, as
+    # Keystone builds each one (roles, access rules) it returns.
+    exact = (query.get('name') or [None])[0]
+    prefix = (query.get('name__istartswith') or [None])[0]
+    creds = []
+    for c in cloud.app_creds.values():
+        if c['user_id'] != user:
+            continue
+        if exact is not None and c['name'] != exact:
+            continue
+        if prefix is not None and \
+                not c['name'].lower().startswith(prefix.lower()):
+            continue
+        creds.append({k: v for k, v in c.items() if k != 'secret'})
+    cloud.app_creds_listed += len(creds)
     return 200, {'application_credentials': creds}
 
 

@@ -44,6 +44,17 @@ class CredentialsTest(fakes_heat.FakeCloudMixin, base.TestCase):
         # idempotent
         self.assertEqual(0, credentials.delete_all(self.ctx, _cluster()))
 
+    def test_keystone_lists_only_the_clusters_credentials(self):
+        # An owner of many clusters: Keystone builds only this cluster's
+        # rows, not every credential of the user, for each delete.
+        mine, _ = credentials.create(self.ctx, _cluster())
+        for i in range(20):
+            credentials.create(self.ctx, _cluster(uuid='%036d' % i))
+        self.cloud.app_creds_listed = 0
+        self.assertEqual([mine], [c for c, _ in credentials.list_for(
+            self.ctx, _cluster())])
+        self.assertEqual(1, self.cloud.app_creds_listed)
+
     def test_delete_keeps_what_is_asked(self):
         first, _ = credentials.create(self.ctx, _cluster())
         second, _ = credentials.create(self.ctx, _cluster())
