@@ -42,6 +42,11 @@ REASK_PER_CLUSTER = 2
 REASK_MAX_SECONDS = 120
 # A fleet's deletes queue: each more cluster adds this to every deadline.
 FLEET_DELETE_SECONDS = 2
+# Clusters being deleted at once. Magnum casts a delete and answers at
+# once, so bounding the requests alone bounds nothing: the 1000-cluster
+# fleet's cleanup started 1000 Heat deletes together, and Heat and
+# Keystone timed out under them (DELETE_FAILED by the hundred).
+DELETES_IN_PROGRESS = 20
 # A fleet's delete progress: a count line this often.
 FLEET_PROGRESS_SECONDS = 30
 
@@ -105,8 +110,10 @@ class Cleaner(object):
         self.progress = progress or (lambda msg: None)
         self.max_attempts = max_attempts
         self.select = select or (lambda item: True)
-        # Delete requests sent together (fleets of clusters).
+        # Delete requests sent together (fleets of clusters), and
+        # clusters being deleted at once.
         self.concurrency = fleet_mod.DELETE_CONCURRENCY
+        self.in_progress = DELETES_IN_PROGRESS
         self.result = Result()
         self._start = clock()
 
@@ -199,16 +206,24 @@ class Cleaner(object):
         reask = min(REASK_SECONDS + REASK_PER_CLUSTER * (len(clusters) - 1),
                     REASK_MAX_SECONDS)
         told = start
+        compact = len(clusters) > fleet_mod.COMPACT_OVER
+        if compact:
+            self.progress('deleting %d clusters, at most %d at a time'
+                          % (len(clusters), self.in_progress))
         while state:
             now = self.clock()
-            due = [u for u, c in state.items()
-                   if c['next_try'] is not None and now >= c['next_try']]
+            # Asked and not due again: being deleted (or given up).
+            deleting = sum(1 for c in state.values()
+                           if c['attempts'] and c['next_try'] is None)
+            due = sorted((u for u, c in state.items()
+                          if c['next_try'] is not None
+                          and now >= c['next_try']),
+                         key=lambda u: state[u]['next_try'])
+            due = due[:max(0, self.in_progress - deleting)]
             # Many clusters (a fleet): the requests go out together,
             # bounded, and the progress is a count.
             outcomes = dict(zip(due, fleet_mod.bounded_map(
                 self._ask_delete, due, self.concurrency)))
-            if len(due) > fleet_mod.COMPACT_OVER:
-                self.progress('deleting %d clusters' % len(due))
             for uuid, c in list(state.items()):
                 if uuid in outcomes:
                     c['attempts'] += 1
@@ -226,7 +241,7 @@ class Cleaner(object):
                             2.0 * 2 ** c['attempts'], 60)
                     else:
                         c['next_try'] = None
-                    if len(due) <= fleet_mod.COMPACT_OVER:
+                    if not compact:
                         self.progress('deleting cluster %s' % c['name'])
             if not state:
                 break

@@ -387,8 +387,33 @@ class TestConcurrentDeletes(testtools.TestCase):
         self.assertTrue(cloud.empty(), cloud.everything())
         self.assertGreater(peak[0], 1)
         self.assertLessEqual(peak[0], fleet_mod.DELETE_CONCURRENCY)
-        self.assertIn('deleting 60 clusters', lines)
+        self.assertIn('deleting 60 clusters, at most %d at a time'
+                      % cleanup_mod.DELETES_IN_PROGRESS, lines)
         self.assertFalse([ln for ln in lines if 'deleting cluster' in ln])
+
+    def test_fleet_deletes_in_progress_are_bounded(self):
+        # Magnum answers a delete at once: the bound is on clusters being
+        # deleted, not on requests.
+        clock = fakes.FakeClock()
+        cloud = fakes.FakeCloud(clock, delete_seconds=30.0)
+        prefix = journal_mod.name_prefix(RUN_ID)
+        for i in range(70):
+            cloud.create_cluster('%sf1-s0002-%04d' % (prefix, i), 't', 2)
+        peak = [0]
+        delete = cloud.delete_cluster
+
+        def counted(ident):
+            out = delete(ident)
+            deleting = sum(1 for c in cloud.clusters.values()
+                           if c['status'] == 'DELETE_IN_PROGRESS')
+            peak[0] = max(peak[0], deleting)
+            return out
+        cloud.delete_cluster = counted
+        res = cleanup_mod.Cleaner(cloud, prefix=prefix, clock=clock,
+                                  sleep=clock.sleep).run()
+        self.assertEqual([], res.leftovers)
+        self.assertTrue(cloud.empty(), cloud.everything())
+        self.assertEqual(cleanup_mod.DELETES_IN_PROGRESS, peak[0])
 
 
 class TestFixedNetwork(testtools.TestCase):
