@@ -397,6 +397,16 @@ class Ladder(object):
                 continue
             t.polls += 1
             c = listed.get(t.uuid)
+            if c is None and t.status == 'REQUESTED':
+                # Magnum's API only casts a create: the conductor makes
+                # the cluster's row when it gets to it (magnum/conductor/
+                # handlers/cluster_conductor.py cluster_create), seconds
+                # or, behind a queue of creates, minutes later.
+                if now >= deadline_at:
+                    self._finish(t, TIMEOUT, 'Magnum accepted the create '
+                                 'but never showed the cluster (the '
+                                 'conductor did not make it)')
+                continue
             if c is None:
                 t.observe('MISSING', now)
                 self._finish(t, FAIL, 'cluster vanished from Magnum')

@@ -223,6 +223,32 @@ class TestConcurrentCreates(testtools.TestCase):
         for r in size['results']:
             self.assertAlmostEqual(30.0, r['create_seconds'], delta=3.0)
 
+    def test_cluster_shown_late_by_magnum_is_not_vanished(self):
+        # Magnum's API casts the create; the conductor makes the row when
+        # it gets to it. A poll between the two must wait, not fail.
+        clock = fakes.FakeClock()
+        cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0)
+        step, = plan_mod.fleet(12, 2, concurrency=3)
+        get, lister = cloud.get_cluster, cloud.list_clusters
+
+        def young(c):
+            return clock() - cloud.clusters[c['uuid']]['created'] < 8.0
+
+        def get_cluster(ident):
+            c = get(ident)
+            return None if c is not None and young(c) else c
+
+        def list_clusters(prefix=None, detail=False):
+            return [c for c in lister(prefix, detail) if not young(c)]
+        cloud.get_cluster = get_cluster
+        cloud.list_clusters = list_clusters
+        out = self._ladder(cloud, [step], clock=clock,
+                           stop=fakes.FakeEvent(clock),
+                           sleep=clock.sleep).run()
+        size = out['sizes'][0]
+        self.assertEqual('pass', size['status'], size['reason'])
+        self.assertEqual(12, size['summary']['complete'])
+
     def test_signal_stops_submitting_the_fleet(self):
         clock = fakes.FakeClock()
         cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0)
