@@ -148,6 +148,13 @@ class TestConcurrentCreates(testtools.TestCase):
                                  clock=clock, min_poll=0.01, max_poll=0.02,
                                  **kw)
 
+    def _fleet_on_fake_clock(self, cloud, step, clock):
+        """Run one fleet step on a fake clock; the step's result."""
+        out = self._ladder(cloud, [step], clock=clock,
+                           stop=fakes.FakeEvent(clock),
+                           sleep=clock.sleep).run()
+        return out['sizes'][0]
+
     def test_creates_of_a_step_are_in_flight_together(self):
         # Each create waits until all 8 are in flight: sent one after
         # the other, the first would wait forever (the barrier breaks).
@@ -180,10 +187,7 @@ class TestConcurrentCreates(testtools.TestCase):
                         clock() - c['created'] < 30.0]
             peak.append(len(building) + 1)
         cloud.on_create = on_create
-        out = self._ladder(cloud, [step], clock=clock,
-                           stop=fakes.FakeEvent(clock),
-                           sleep=clock.sleep).run()
-        size = out['sizes'][0]
+        size = self._fleet_on_fake_clock(cloud, step, clock)
         self.assertEqual('pass', size['status'], size['reason'])
         self.assertEqual(23, size['summary']['complete'])
         self.assertEqual(5, max(peak))
@@ -209,10 +213,7 @@ class TestConcurrentCreates(testtools.TestCase):
             gets.append(ident)
             return real_get(ident)
         cloud.get_cluster = get_cluster
-        out = self._ladder(cloud, [step], clock=clock,
-                           stop=fakes.FakeEvent(clock),
-                           sleep=clock.sleep).run()
-        size = out['sizes'][0]
+        size = self._fleet_on_fake_clock(cloud, step, clock)
         self.assertEqual('pass', size['status'], size['reason'])
         self.assertEqual(40, size['summary']['complete'])
         lists = [c for c in cloud.calls if c[0] == 'list_clusters']
@@ -242,10 +243,7 @@ class TestConcurrentCreates(testtools.TestCase):
             return [c for c in lister(prefix, detail) if not young(c)]
         cloud.get_cluster = get_cluster
         cloud.list_clusters = list_clusters
-        out = self._ladder(cloud, [step], clock=clock,
-                           stop=fakes.FakeEvent(clock),
-                           sleep=clock.sleep).run()
-        size = out['sizes'][0]
+        size = self._fleet_on_fake_clock(cloud, step, clock)
         self.assertEqual('pass', size['status'], size['reason'])
         self.assertEqual(12, size['summary']['complete'])
 
