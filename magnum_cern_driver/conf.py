@@ -68,7 +68,10 @@ heat_opts = [
                help='Seconds between two looks at a stack\'s in-progress '
                     'resources by the status poll (one extra Heat call per '
                     'stack in progress; the poll itself runs about every '
-                    '10 s). A stall is reported between stall_after and '
+                    '10 s). The first look comes one interval after the '
+                    'poll first sees the stack, so a stack that settles '
+                    'sooner is never listed. A stall is reported between '
+                    'stall_after and '
                     'stall_after + stall_check_interval after Heat\'s '
                     'last progress.'),
 ]

@@ -52,6 +52,15 @@ STACKLESS_GRACE_SECONDS = 600
 # a moment; a second DELETE would cancel the running one.)
 CREATE_REACH_SECONDS = 120
 DELETE_REACH_SECONDS = 60
+# A stack of at most this many servers is polled with its outputs: Heat
+# resolves them from a few resources, cheaper than a second request (a
+# token validation, a stack load) when the stack completes, and a small
+# stack completes within a few polls, so that second request was a third
+# to a half of its Heat traffic. Resolving early caches nothing: Heat
+# stores attribute values only once a resource is COMPLETE (heat
+# engine/resource.py Resource.store_attributes, openstack-heat 27.0.1).
+# Larger stacks are polled without: their outputs load every shard.
+POLL_OUTPUTS_MAX_NODES = 10
 
 
 def _age_seconds(cluster, field='created_at'):
@@ -125,9 +134,11 @@ class HeatPoller:
                 cluster.save()
             return
         name = self._stack_name()
+        with_outputs = self._outputs_with_poll()
         try:
             api = heat.Heat(context, retries=0)
-            stack = api.get_stack(cluster.stack_id, name, outputs=False)
+            stack = api.get_stack(cluster.stack_id, name,
+                                  outputs=with_outputs)
         except heat.StackNotFound:
             self._stack_gone()
             return
@@ -175,17 +186,31 @@ class HeatPoller:
             reason = api.failure_reason(cluster.stack_id, name, stack)
             self._apply_result(new, stack_status, reason, None)
             return
-        # Complete: read the outputs, once.
-        try:
-            full = api.get_stack(cluster.stack_id, name, outputs=True)
-        except heat.HeatError as e:
-            self._note_transient(e)
-            return
+        # Complete: the outputs came with the poll, or are read once now.
+        full = stack
+        if not with_outputs:
+            try:
+                full = api.get_stack(cluster.stack_id, name, outputs=True)
+            except heat.HeatError as e:
+                self._note_transient(e)
+                return
         port = int(cluster.cluster_template.apiserver_port or 6443)
         observed = status_mod.from_outputs(
             status_mod.output_map(full),
             [(ng.name, ng.role) for ng in cluster.nodegroups], port)
         self._apply_result(new, stack_status, None, observed)
+
+    def _outputs_with_poll(self):
+        """True when this poll should ask Heat for the outputs too.
+
+        Only a small stack that may complete into a state whose outputs
+        are read (not a delete): see POLL_OUTPUTS_MAX_NODES.
+        """
+        cluster = self.cluster
+        if (cluster.status or '').startswith('DELETE_'):
+            return False
+        nodes = sum(ng.node_count or 0 for ng in cluster.nodegroups)
+        return nodes <= POLL_OUTPUTS_MAX_NODES
 
     def _stall_reason(self, api, stack):
         """A 'Stalled: ...' reason if Heat has stopped moving, else None.
@@ -200,6 +225,12 @@ class HeatPoller:
         cluster, monitor = self.cluster, stall.MONITOR
         seen = monitor.get(cluster.stack_id)
         now, now_mono = monitor.clock(), monitor.mono()
+        if seen is None:
+            # First sight: the first look comes one interval later, so a
+            # stack that completes sooner (any small cluster) costs Heat no
+            # resource list at all (see stall.first_sight).
+            monitor.put(cluster.stack_id, stall.first_sight(now, now_mono))
+            return None
         if not stall.due(seen, now, now_mono,
                          CONF.cern_driver.stall_check_interval, stall_after):
             return seen.reason

@@ -98,6 +98,17 @@ def fingerprint(resources):
     return hashlib.sha256('\n'.join(items).encode()).hexdigest()
 
 
+def first_sight(now, now_mono):
+    """The :class:`Seen` of a stack the poll has not looked into yet.
+
+    Counts as a look with nothing watched, so :func:`due` holds the first
+    real look back one ``interval``: a stack that settles sooner is never
+    listed. A stall is still reported within ``stall_after`` + about one
+    interval of Heat's last progress, as for any look.
+    """
+    return Seen(None, now, now_mono, None)
+
+
 def due(seen, now, now_mono, interval, stall_after):
     """True when the poll should look at the resources again.
 

@@ -28,8 +28,16 @@ from tests.unit.test_driver import DriverTestBase
 
 class StatusTest(DriverTestBase):
 
-    def test_in_progress_polls_once_without_outputs(self):
+    def grow(self, count):
+        """Make the default worker nodegroup ``count`` nodes large."""
+        ng = self.nodegroup('default-worker')
+        ng.max_node_count = max(count, ng.max_node_count)
+        ng.node_count = count
+        ng.save()
+
+    def test_large_stack_polled_without_outputs(self):
         self.create()
+        self.grow(poller.POLL_OUTPUTS_MAX_NODES)     # + 1 master: above
         for _ in range(3):
             cluster = self.poll()
         self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
@@ -37,7 +45,27 @@ class StatusTest(DriverTestBase):
         self.assertEqual(0, self.cloud.count('GET', 'show_outputs'))
         self.assertEqual(3, self.cloud.count('GET', 'heat_show'))
 
-    def test_complete_reads_outputs_once(self):
+    def test_large_stack_complete_reads_outputs_once(self):
+        stack = self.create()
+        self.grow(poller.POLL_OUTPUTS_MAX_NODES)
+        self.outputs(stack)
+        self.cloud.set_status(stack.id, 'CREATE_COMPLETE')
+        cluster = self.poll()
+        self.assertEqual('CREATE_COMPLETE', cluster.status)
+        self.assertEqual('https://10.0.0.5:6443', cluster.api_address)
+        self.assertEqual(1, self.cloud.count('GET', 'show_outputs'))
+        self.assertEqual(1, self.cloud.count('GET', 'show_no_outputs'))
+
+    def test_small_stack_polled_with_outputs(self):
+        # 1 master + 3 workers: each poll is one request, outputs included
+        self.create()
+        for _ in range(3):
+            cluster = self.poll()
+        self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
+        self.assertEqual(3, self.cloud.count('GET', 'show_outputs'))
+        self.assertEqual(0, self.cloud.count('GET', 'show_no_outputs'))
+
+    def test_complete_reads_outputs_with_the_poll(self):
         stack, cluster = self.complete()
         self.assertIsNone(cluster.status_reason)
         self.assertEqual('https://10.0.0.5:6443', cluster.api_address)
@@ -49,8 +77,20 @@ class StatusTest(DriverTestBase):
         for ng in cluster.nodegroups:
             self.assertEqual('CREATE_COMPLETE', ng.status)
             self.assertEqual(stack.id, ng.stack_id)
+        # one request for the poll that saw it complete, nothing more
+        self.assertEqual(1, self.cloud.count('GET', 'heat_show'))
         self.assertEqual(1, self.cloud.count('GET', 'show_outputs'))
+
+    def test_delete_polled_without_outputs(self):
+        stack = self.create()
+        self.cloud.set_status(stack.id, 'DELETE_IN_PROGRESS', 'deleting')
+        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        cluster.status = 'DELETE_IN_PROGRESS'
+        cluster.save()
+        cluster = self.poll()
+        self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
         self.assertEqual(1, self.cloud.count('GET', 'show_no_outputs'))
+        self.assertEqual(0, self.cloud.count('GET', 'show_outputs'))
 
     def test_nested_failure_reason(self):
         stack = self.create()
@@ -79,7 +119,8 @@ class StatusTest(DriverTestBase):
         self.assertIn('No valid host was found', cluster.status_reason)
         for ng in cluster.nodegroups:
             self.assertEqual('CREATE_FAILED', ng.status)
-        self.assertEqual(0, self.cloud.count('GET', 'show_outputs'))
+        # the failure is read from the resources, no second stack read
+        self.assertEqual(1, self.cloud.count('GET', 'heat_show'))
 
     def test_stack_vanishes(self):
         stack = self.create()
@@ -295,7 +336,7 @@ class SocketsTest(DriverTestBase):
         for _ in range(500):
             self.driver.update_cluster_status(self.admin, cluster)
         after = fakes_heat.open_sockets()
-        self.assertEqual(501, self.cloud.count('GET', 'show_no_outputs'))
+        self.assertEqual(501, self.cloud.count('GET', 'heat_show'))
         self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
         # Flat: the same kept-alive connection served every poll (both of
         # its ends live in this process).
@@ -348,24 +389,26 @@ class StallTest(DriverTestBase):
         self.busy(stack, 1, 2)
         self.cloud.set_status(stack.id, 'CREATE_IN_PROGRESS',
                               'Stack CREATE started')
-        for t in range(1000, 1300, 10):
+        for t in range(1000, 1360, 10):
             cluster = self.poll_at(t)
             self.assertEqual('Stack CREATE started', cluster.status_reason)
-        # 30 polls, one resource list per minute (and the first poll)
+        # 36 polls, one resource list per minute from a minute after the
+        # first poll (at 1060, 1120, 1180, 1240, 1300): the first look
+        # starts the clock, so the stall is due at 1060 + 300
         self.assertEqual(5, self.cloud.count('GET', 'heat_resources'))
-        cluster = self.poll_at(1300)
+        cluster = self.poll_at(1360)
         self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
         self.assertTrue(status.is_stalled(cluster.status_reason),
                         cluster.status_reason)
         self.assertIn('workers/1 (OS::Nova::Server)', cluster.status_reason)
         # between looks the verdict stands, without Heat calls
         lists = self.cloud.count('GET', 'heat_resources')
-        cluster = self.poll_at(1330)
+        cluster = self.poll_at(1390)
         self.assertTrue(status.is_stalled(cluster.status_reason))
         self.assertEqual(lists, self.cloud.count('GET', 'heat_resources'))
         # progress resumes: server 1 finished
         self.busy(stack, 2)
-        cluster = self.poll_at(1360)
+        cluster = self.poll_at(1420)
         self.assertEqual('Stack CREATE started', cluster.status_reason)
         self.assertEqual('CREATE_IN_PROGRESS', cluster.status)
 
@@ -377,7 +420,8 @@ class StallTest(DriverTestBase):
         cluster.status = 'DELETE_IN_PROGRESS'
         cluster.save()
         self.poll_at(1000)
-        cluster = self.poll_at(1310)
+        self.poll_at(1060)
+        cluster = self.poll_at(1360)
         self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
         self.assertTrue(status.is_stalled(cluster.status_reason))
 
@@ -398,12 +442,26 @@ class StallTest(DriverTestBase):
         stack = self.create()
         self.busy(stack, 1)
         self.poll_at(1000)
+        self.poll_at(1060)
         self.cloud.fail_with = 503
-        cluster = self.poll_at(1310)       # the stack show fails too
+        cluster = self.poll_at(1370)       # the stack show fails too
         self.assertIn('will retry', cluster.status_reason)
         self.cloud.fail_with = None
-        cluster = self.poll_at(1320)
+        cluster = self.poll_at(1380)
         self.assertTrue(status.is_stalled(cluster.status_reason))
+
+    def test_stack_settling_within_an_interval_is_never_listed(self):
+        stack = self.create()
+        self.busy(stack, 1)
+        self.poll_at(1000)
+        self.poll_at(1010)
+        self.poll_at(1050)
+        self.outputs(stack)
+        self.cloud.set_status(stack.id, 'CREATE_COMPLETE')
+        cluster = self.poll_at(1059)
+        self.assertEqual('CREATE_COMPLETE', cluster.status)
+        self.assertEqual(0, self.cloud.count('GET', 'heat_resources'))
+        self.assertIsNone(self.monitor.get(stack.id))
 
     def test_turned_off(self):
         self.config(group='cern_driver', stall_after=0)

@@ -109,6 +109,17 @@ class ObserveTest(testtools.TestCase):
         reported = seen._replace(checked=295.0, reason='Stalled: x')
         self.assertFalse(stall.due(reported, 1300.0, 300.0, 60, 300))
 
+    def test_first_sight_holds_the_first_look_one_interval(self):
+        seen = stall.first_sight(1000.0, 10.0)
+        self.assertFalse(stall.is_stalled(seen, 9000.0, 300))
+        self.assertFalse(stall.due(seen, 1059.0, 69.0, 60, 300))
+        self.assertTrue(stall.due(seen, 1060.0, 70.0, 60, 300))
+        # the first look starts the clock: no stall from first sight on
+        seen = stall.observe(seen, tree(1), 1060.0, 70.0)
+        self.assertEqual(1060.0, seen.since)
+        self.assertFalse(stall.is_stalled(seen, 1359.0, 300))
+        self.assertTrue(stall.is_stalled(seen, 1360.0, 300))
+
 
 class ReasonTest(testtools.TestCase):
 
