@@ -49,6 +49,15 @@ FLEET_DELETE_SECONDS = 2
 DELETES_IN_PROGRESS = 20
 # A fleet's delete progress: a count line this often.
 FLEET_PROGRESS_SECONDS = 30
+# Magnum's API only casts a create; the conductor makes the cluster's row
+# when it gets to it (magnum/conductor/handlers/cluster_conductor.py
+# cluster_create, magnum 23.0.0), behind the creates queued before it. A
+# cluster accepted this recently (times --timeout-scale) that Magnum does
+# not know and the run never saw may still be made: it is asked for again
+# every NOT_MADE_RETRY_SECONDS, not called gone (a delete answered 404
+# would leave the cluster the conductor makes afterwards behind).
+NOT_MADE_GRACE_SECONDS = 300
+NOT_MADE_RETRY_SECONDS = 10
 
 
 class Backoff(object):
@@ -97,8 +106,11 @@ class Cleaner(object):
 
     def __init__(self, cloud, journal=None, prefix=None, timeout_scale=1.0,
                  clock=time.monotonic, sleep=time.sleep, progress=None,
-                 max_attempts=MAX_DELETE_ATTEMPTS, select=None, names=None):
+                 max_attempts=MAX_DELETE_ATTEMPTS, select=None, names=None,
+                 wall=time.time):
         self.cloud = cloud
+        # Wall-clock epoch seconds: the journal's accepted_at is one.
+        self.wall = wall
         # names: delete only these clusters (a finished ladder step);
         # templates, and stacks or credentials found by prefix, stay.
         self.names = set(names) if names is not None else None
@@ -181,13 +193,28 @@ class Cleaner(object):
                 continue
             found[uuid] = {'name': entry.name, 'uuid': uuid,
                            'size': entry.meta.get('size') or 0,
-                           'stack_id': entry.meta.get('stack_id')}
+                           'stack_id': entry.meta.get('stack_id'),
+                           'accepted_at': entry.meta.get('accepted_at'),
+                           'seen': bool(entry.meta.get('seen')
+                                        or entry.meta.get('stack_id')
+                                        or entry.name in by_name)}
         for c in listed:
             if c['uuid'] not in found:
                 found[c['uuid']] = {'name': c.get('name'), 'uuid': c['uuid'],
                                     'size': c.get('node_count') or 0,
-                                    'stack_id': c.get('stack_id')}
+                                    'stack_id': c.get('stack_id'),
+                                    'seen': True}
         return found
+
+    def _may_be_made(self, c):
+        """True if Magnum may still make this cluster it does not know.
+
+        Accepted by the API recently and never seen in Magnum: the
+        conductor has not made its row yet (see NOT_MADE_GRACE_SECONDS).
+        """
+        accepted = c.get('accepted_at')
+        return (not c.get('seen') and accepted is not None and
+                self.wall() - accepted < NOT_MADE_GRACE_SECONDS * self.scale)
 
     # -- clusters -----------------------------------------------------------
     def _delete_clusters(self, clusters):
@@ -226,15 +253,27 @@ class Cleaner(object):
                 self._ask_delete, due, self.concurrency)))
             for uuid, c in list(state.items()):
                 if uuid in outcomes:
+                    outcome, error = outcomes[uuid]
+                    if outcome == 'gone' and self._may_be_made(c):
+                        # Not an attempt: nothing was there to delete.
+                        if not c.get('waiting'):
+                            c['waiting'] = True
+                            self.progress(
+                                'cluster %s accepted but not made by '
+                                'Magnum yet; waiting to delete it'
+                                % c['name'])
+                        c['next_try'] = now + NOT_MADE_RETRY_SECONDS
+                        continue
                     c['attempts'] += 1
                     c['asked_at'] = now
-                    outcome, error = outcomes[uuid]
                     if error:
                         c['last_error'] = error
                     if outcome == 'gone':
                         self._gone('cluster', c['name'], uuid)
                         del state[uuid]
                         continue
+                    if outcome == 'deleting':
+                        c['seen'] = True
                     if outcome == 'error' and \
                             c['attempts'] < self.max_attempts:
                         c['next_try'] = now + min(
@@ -261,10 +300,13 @@ class Cleaner(object):
             for uuid, c in list(state.items()):
                 if statuses is not None:
                     cur = statuses.get(uuid)
+                    if cur is None and self._may_be_made(c):
+                        continue
                     if cur is None:
                         self._gone('cluster', c['name'], uuid)
                         del state[uuid]
                         continue
+                    c['seen'] = True
                     c['status'] = cur.get('status') or ''
                     c['reason'] = cur.get('status_reason')
                     # DELETE_FAILED, or a cluster that is not deleting

@@ -280,8 +280,10 @@ class Ladder(object):
                  continue_on_failure=False, keep=False, keep_for_load=False,
                  stop=None, view=None, clock=time.monotonic,
                  min_poll=2.0, max_poll=30.0, workdir=None,
-                 sleep=time.sleep):
+                 sleep=time.sleep, wall=time.time):
         self.cloud = cloud
+        # Wall-clock epoch seconds, for the journal (accepted_at).
+        self.wall = wall
         self.journal = journal
         self.steps = steps
         self.template_id = template_id
@@ -351,7 +353,11 @@ class Ladder(object):
             tracked.reason = 'create accepted without a cluster uuid'
             tracked.ended_at = self._now()
             return
-        self.journal.record('cluster', tracked.name, {'uuid': uuid})
+        # accepted_at (epoch): the cleanup waits for a cluster accepted
+        # recently that Magnum has not made yet (cleanup.py).
+        self.journal.record('cluster', tracked.name,
+                            {'uuid': uuid,
+                             'accepted_at': round(self.wall(), 1)})
         tracked.uuid = uuid
 
     def _finish(self, tracked, outcome, reason=None):
@@ -411,6 +417,9 @@ class Ladder(object):
                 t.observe('MISSING', now)
                 self._finish(t, FAIL, 'cluster vanished from Magnum')
                 continue
+            if t.status == 'REQUESTED':
+                # Magnum made the row: from now on a 404 means gone.
+                self.journal.record('cluster', t.name, {'seen': True})
             t.observe(c.get('status'), now)
             t.stack_id = c.get('stack_id') or t.stack_id
             if t.stack_id:
@@ -583,7 +592,7 @@ class Ladder(object):
             self.cloud, journal=self.journal,
             prefix=journal_mod.name_prefix(self.run_id),
             timeout_scale=self.timeout_scale, clock=self.clock,
-            sleep=self.sleep, names=names).run()
+            sleep=self.sleep, names=names, wall=self.wall).run()
         self.deleted.extend(result.deleted)
         self.leftovers.extend(result.leftovers)
 

@@ -62,8 +62,12 @@ class FakeCloud(object):
     def __init__(self, clock, hollow=True, kind='rehearsal', name='fake',
                  create_seconds=None, fail_names=(), never_names=(),
                  delete_seconds=20.0, delete_failures=0,
-                 stuck_delete_names=(), journal_path=None):
+                 stuck_delete_names=(), journal_path=None, made_after=0.0):
         self.clock = clock
+        # Magnum's API only casts a create: the conductor makes the row
+        # this many seconds later; until then the cluster is unknown to
+        # get, list and delete (404), as in Magnum.
+        self.made_after = made_after
         self.hollow = hollow
         self.kind = kind
         self.name = name
@@ -168,6 +172,9 @@ class FakeCloud(object):
                         del self.appcreds[aid]
             else:
                 c['status'] = status
+
+    def _made(self, c):
+        return c is not None and self.clock() >= c['made_at']
 
     def _view(self, c):
         return {k: c[k] for k in ('uuid', 'name', 'status', 'stack_id',
@@ -274,6 +281,7 @@ class FakeCloud(object):
             'master_count': master_count, 'status_reason': None,
             'coe_version': 'v1.31.4', 'api_address': 'https://10.0.0.1:6443',
             'created': self.clock(), 'deleting_since': None,
+            'made_at': self.clock() + self.made_after,
             'delete_fail_left': self.delete_failures,
             'template': template_id, 'created_at': '2026-11-22T03:00:00Z'}
         self.stacks[stack_id] = {'id': stack_id,
@@ -287,13 +295,14 @@ class FakeCloud(object):
     def get_cluster(self, ident):
         self._refresh()
         c = self.clusters.get(ident)
-        return self._view(c) if c else None
+        return self._view(c) if self._made(c) else None
 
     def list_clusters(self, prefix=None, detail=False):
         self.calls.append(('list_clusters', prefix))
         self._refresh()
         out = [self._view(c) for c in self.clusters.values()
-               if not prefix or c['name'].startswith(prefix)]
+               if self._made(c)
+               and (not prefix or c['name'].startswith(prefix))]
         if not detail:
             # Magnum's plain list leaves the reason out.
             for c in out:
@@ -304,7 +313,7 @@ class FakeCloud(object):
         self.calls.append(('delete_cluster', ident))
         self._refresh()
         c = self.clusters.get(ident)
-        if c is None:
+        if not self._made(c):
             return 'gone'
         if self.dropped_deletes > 0:
             self.dropped_deletes -= 1

@@ -103,6 +103,63 @@ class TestCleanup(testtools.TestCase):
         self.assertEqual([], res.leftovers)
         self.assertEqual([], j.pending())
 
+    def _accepted(self, j, name, accepted_at):
+        j.record('cluster', name, {'size': 2})
+        uuid = self.cloud.create_cluster(name, 't', 2)
+        j.record('cluster', name, {'uuid': uuid,
+                                   'accepted_at': accepted_at})
+        return uuid
+
+    def test_cluster_accepted_but_not_made_yet_is_deleted(self):
+        # Magnum's conductor makes the row 45 s after the API accepted:
+        # the first delete requests get 404, the cluster must not stay.
+        self.cloud.made_after = 45.0
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self._accepted(j, PREFIX + 's0002-00', self.clock())
+        res = self._cleaner(journal=j, prefix=PREFIX,
+                            wall=self.clock).run()
+        self.assertEqual([], self.cloud.everything()['clusters'])
+        self.assertEqual([], res.leftovers)
+        self.assertEqual([], j.pending('cluster'))
+        deletes = [c for c in self.cloud.calls if c[0] == 'delete_cluster']
+        self.assertGreater(len(deletes), 2)
+
+    def test_cluster_never_made_is_given_up_after_the_grace(self):
+        self.cloud.made_after = 1e9
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self._accepted(j, PREFIX + 's0002-00', self.clock())
+        start = self.clock()
+        res = self._cleaner(journal=j, prefix=PREFIX,
+                            wall=self.clock).run()
+        waited = self.clock() - start
+        self.assertGreaterEqual(waited, cleanup_mod.NOT_MADE_GRACE_SECONDS)
+        self.assertLess(waited, cleanup_mod.NOT_MADE_GRACE_SECONDS + 60)
+        self.assertEqual([], res.leftovers)
+        self.assertEqual([], j.pending('cluster'))
+
+    def test_cluster_accepted_long_ago_and_unknown_is_gone(self):
+        self.cloud.made_after = 1e9
+        j = journal_mod.Journal(self.path, RUN_ID)
+        self._accepted(j, PREFIX + 's0002-00',
+                       self.clock() - cleanup_mod.NOT_MADE_GRACE_SECONDS)
+        res = self._cleaner(journal=j, prefix=PREFIX,
+                            wall=self.clock).run()
+        deletes = [c for c in self.cloud.calls if c[0] == 'delete_cluster']
+        self.assertEqual(1, len(deletes))
+        self.assertEqual([], res.leftovers)
+
+    def test_cluster_seen_then_unknown_is_gone_at_once(self):
+        self.cloud.made_after = 0.0
+        j = journal_mod.Journal(self.path, RUN_ID)
+        uuid = self._accepted(j, PREFIX + 's0002-00', self.clock())
+        j.record('cluster', PREFIX + 's0002-00', {'seen': True})
+        del self.cloud.clusters[uuid]
+        start = self.clock()
+        self._cleaner(journal=j, prefix=PREFIX, wall=self.clock).run()
+        self.assertLess(self.clock() - start,
+                        cleanup_mod.NOT_MADE_RETRY_SECONDS)
+        self.assertEqual([], j.pending('cluster'))
+
     def test_delete_failed_is_retried(self):
         self.cloud.delete_failures = 2
         self._populate(None, n=2)

@@ -34,6 +34,7 @@ from tests.unit.selftest import fakes
 from tests.unit.selftest import test_cli
 
 RUN_ID = 'r2611220300-abcd'
+PREFIX = journal_mod.name_prefix(RUN_ID)
 
 
 class TestCncfReference(testtools.TestCase):
@@ -144,6 +145,8 @@ class TestConcurrentCreates(testtools.TestCase):
         self.addCleanup(self.journal.close)
 
     def _ladder(self, cloud, steps, clock=time.monotonic, **kw):
+        if clock is not time.monotonic:
+            kw.setdefault('wall', clock)
         return ladder_mod.Ladder(cloud, self.journal, steps, 't', RUN_ID,
                                  clock=clock, min_poll=0.01, max_poll=0.02,
                                  **kw)
@@ -228,24 +231,13 @@ class TestConcurrentCreates(testtools.TestCase):
         # Magnum's API casts the create; the conductor makes the row when
         # it gets to it. A poll between the two must wait, not fail.
         clock = fakes.FakeClock()
-        cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0)
+        cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0,
+                                made_after=8.0)
         step, = plan_mod.fleet(12, 2, concurrency=3)
-        get, lister = cloud.get_cluster, cloud.list_clusters
-
-        def young(c):
-            return clock() - cloud.clusters[c['uuid']]['created'] < 8.0
-
-        def get_cluster(ident):
-            c = get(ident)
-            return None if c is not None and young(c) else c
-
-        def list_clusters(prefix=None, detail=False):
-            return [c for c in lister(prefix, detail) if not young(c)]
-        cloud.get_cluster = get_cluster
-        cloud.list_clusters = list_clusters
         size = self._fleet_on_fake_clock(cloud, step, clock)
         self.assertEqual('pass', size['status'], size['reason'])
         self.assertEqual(12, size['summary']['complete'])
+        self.assertEqual([], cloud.everything()['clusters'])
 
     def test_signal_stops_submitting_the_fleet(self):
         clock = fakes.FakeClock()
@@ -267,6 +259,33 @@ class TestConcurrentCreates(testtools.TestCase):
         never = [r for r in size['results']
                  if r['status_reason'] == 'never requested (interrupted)']
         self.assertEqual(40 - len(made), len(never))
+
+    def test_signal_before_magnum_made_the_clusters_leaves_nothing(self):
+        # Stopped right after the creates were accepted: Magnum makes the
+        # rows seconds later, after the first delete requests got 404.
+        clock = fakes.FakeClock()
+        cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0,
+                                made_after=40.0)
+        stop = fakes.FakeEvent(clock)
+        step, = plan_mod.fleet(40, 2, concurrency=4)
+        made = []
+
+        def on_create(name):
+            made.append(name)
+            if len(made) == 4:
+                stop.set()
+        cloud.on_create = on_create
+        out = self._ladder(cloud, [step], clock=clock, stop=stop,
+                           sleep=clock.sleep).run()
+        self.assertEqual('interrupted', out['sizes'][0]['status'])
+        self.assertEqual(4, len(made))
+        # the session's cleanup after a signal, at once
+        res = cleanup_mod.Cleaner(
+            cloud, journal=self.journal, prefix=PREFIX, clock=clock,
+            sleep=clock.sleep, wall=clock).run()
+        self.assertEqual([], res.leftovers)
+        self.assertEqual([], cloud.everything()['clusters'])
+        self.assertEqual([], self.journal.pending('cluster'))
 
 
 class TestFleetProgress(testtools.TestCase):
