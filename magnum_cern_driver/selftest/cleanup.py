@@ -107,8 +107,11 @@ class Cleaner(object):
     def __init__(self, cloud, journal=None, prefix=None, timeout_scale=1.0,
                  clock=time.monotonic, sleep=time.sleep, progress=None,
                  max_attempts=MAX_DELETE_ATTEMPTS, select=None, names=None,
-                 wall=time.time):
+                 wall=time.time, name_each=True):
         self.cloud = cloud
+        # A line per cluster asked to delete (a few clusters); off when the
+        # caller has said how many it deletes (a ladder step).
+        self.name_each = name_each
         # Wall-clock epoch seconds: the journal's accepted_at is one.
         self.wall = wall
         # names: delete only these clusters (a finished ladder step);
@@ -280,7 +283,7 @@ class Cleaner(object):
                             2.0 * 2 ** c['attempts'], 60)
                     else:
                         c['next_try'] = None
-                    if not compact:
+                    if not compact and self.name_each:
                         self.progress('deleting cluster %s' % c['name'])
             if not state:
                 break

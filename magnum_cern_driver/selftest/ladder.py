@@ -592,7 +592,8 @@ class Ladder(object):
             self.cloud, journal=self.journal,
             prefix=journal_mod.name_prefix(self.run_id),
             timeout_scale=self.timeout_scale, clock=self.clock,
-            sleep=self.sleep, names=names, wall=self.wall).run()
+            sleep=self.sleep, names=names, wall=self.wall, name_each=False,
+            progress=lambda text: self._emit('message', text)).run()
         self.deleted.extend(result.deleted)
         self.leftovers.extend(result.leftovers)
 

@@ -260,6 +260,30 @@ class TestConcurrentCreates(testtools.TestCase):
                  if r['status_reason'] == 'never requested (interrupted)']
         self.assertEqual(40 - len(made), len(never))
 
+    def test_release_of_a_fleet_shows_its_progress(self):
+        # Deleting a fleet takes minutes: the run says how far it is.
+        clock = fakes.FakeClock()
+        cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0,
+                                delete_seconds=90.0)
+        step, = plan_mod.fleet(30, 2, concurrency=10)
+
+        class View(object):
+            messages = []
+
+            def message(self, text):
+                self.messages.append(text)
+        view = View()
+        out = self._ladder(cloud, [step], clock=clock, view=view,
+                           stop=fakes.FakeEvent(clock),
+                           sleep=clock.sleep).run()
+        self.assertEqual('pass', out['sizes'][0]['status'])
+        self.assertTrue(cloud.empty(), cloud.everything())
+        self.assertIn('deleting 30 clusters, at most %d at a time'
+                      % cleanup_mod.DELETES_IN_PROGRESS, view.messages)
+        counts = [m for m in view.messages if m.startswith('clusters: ')]
+        self.assertTrue(counts, view.messages)
+        self.assertIn('of 30 deleted', counts[0])
+
     def test_signal_before_magnum_made_the_clusters_leaves_nothing(self):
         # Stopped right after the creates were accepted: Magnum makes the
         # rows seconds later, after the first delete requests got 404.
