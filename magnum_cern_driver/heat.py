@@ -117,6 +117,9 @@ def redact(text, secrets):
 # Sessions
 
 
+# oslo.messaging's executor_thread_pool_size (default 64, oslo_messaging
+# server.py, 18.3.1): the conductor's RPC handler threads.
+POOL_MAXSIZE = 64
 _LOCK = threading.Lock()
 _HTTP = None
 _SESSIONS = collections.OrderedDict()
@@ -128,9 +131,13 @@ def _shared_http():
     with _LOCK:
         if _HTTP is None:
             http = requests.Session()
-            # One pool per host; a conductor talks to a handful of hosts.
-            adapter = requests.adapters.HTTPAdapter(pool_connections=8,
-                                                    pool_maxsize=16)
+            # One pool per host (and port); a conductor talks to a
+            # handful. Up to POOL_MAXSIZE requests to one of them at once
+            # keep their connections: with 16, the 1000-cluster fleet's
+            # conductor discarded connections 85 times ("Connection pool
+            # is full"), its RPC handlers alone being 64 threads.
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=8, pool_maxsize=POOL_MAXSIZE)
             http.mount('https://', adapter)
             http.mount('http://', adapter)
             _HTTP = http

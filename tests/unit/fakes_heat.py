@@ -87,6 +87,7 @@ class FakeCloud(object):
         self.reject_creates_left = None     # that many times (None: all)
         self.lose_create_answer = False     # create, then answer 503
         self.slow_create_answer = 0.0       # create, then answer this late
+        self.slow_show_answer = 0.0         # a stack show answers this late
         self.app_creds_listed = 0           # rows Keystone's lists returned
         self.fail_with = None               # status code for every call
         self.tokens = {}
@@ -500,6 +501,8 @@ def heat_list(cloud, handler, m, query, body):
 @_stack_handler
 def heat_show(cloud, s, m, query, body):
     outputs = (query.get('resolve_outputs') or ['True'])[0] != 'False'
+    if cloud.slow_show_answer:
+        time.sleep(cloud.slow_show_answer)
     with cloud.lock:
         cloud.requests[('GET', 'show_outputs' if outputs
                         else 'show_no_outputs')] += 1

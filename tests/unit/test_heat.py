@@ -11,7 +11,11 @@
 #    under the License.
 """The Heat adapter against a fake Heat/Keystone over real HTTP."""
 
+import logging
 import socket
+import threading
+
+import fixtures
 
 from magnum.tests import base
 
@@ -43,6 +47,24 @@ class HeatAdapterTest(fakes_heat.FakeCloudMixin, base.TestCase):
         self.assertEqual(1, self.cloud.count('GET', 'show_no_outputs'))
         self.assertEqual(30, self.cloud.stack(stack_id).timeout_mins)
         self.assertEqual('******', stack['parameters']['user_data'])
+
+    def test_concurrent_requests_keep_their_connections(self):
+        # As many requests at once as the conductor has RPC threads: none
+        # of their connections is discarded for a full pool.
+        stack_id = self._create()
+        self.cloud.slow_show_answer = 0.3
+        logger = self.useFixture(fixtures.FakeLogger(
+            name='urllib3.connectionpool', level=logging.WARNING))
+        api = heat.Heat(self.ctx)
+        threads = [threading.Thread(target=api.get_stack,
+                                    args=(stack_id, 'c1-12345678'))
+                   for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(40, self.cloud.count('GET', 'heat_show'))
+        self.assertNotIn('Connection pool is full', logger.output)
 
     def test_admin_context_uses_service_credentials(self):
         stack_id = self._create()
