@@ -239,20 +239,29 @@ class TestConcurrentCreates(testtools.TestCase):
         self.assertEqual(12, size['summary']['complete'])
         self.assertEqual([], cloud.everything()['clusters'])
 
-    def test_signal_stops_submitting_the_fleet(self):
+    def _signalled_fleet(self, after, **cloud_kw):
+        """40 x 2 at concurrency 4, a signal after ``after`` creates.
+
+        Returns (clock, cloud, run result, names created).
+        """
         clock = fakes.FakeClock()
-        cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0)
+        cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0,
+                                **cloud_kw)
         stop = fakes.FakeEvent(clock)
         step, = plan_mod.fleet(40, 2, concurrency=4)
         made = []
 
         def on_create(name):
             made.append(name)
-            if len(made) == 6:
+            if len(made) == after:
                 stop.set()
         cloud.on_create = on_create
         out = self._ladder(cloud, [step], clock=clock, stop=stop,
                            sleep=clock.sleep).run()
+        return clock, cloud, out, made
+
+    def test_signal_stops_submitting_the_fleet(self):
+        clock, cloud, out, made = self._signalled_fleet(6)
         self.assertLessEqual(len(made), 6 + 4)
         size = out['sizes'][0]
         self.assertEqual('interrupted', size['status'])
@@ -287,20 +296,7 @@ class TestConcurrentCreates(testtools.TestCase):
     def test_signal_before_magnum_made_the_clusters_leaves_nothing(self):
         # Stopped right after the creates were accepted: Magnum makes the
         # rows seconds later, after the first delete requests got 404.
-        clock = fakes.FakeClock()
-        cloud = fakes.FakeCloud(clock, create_seconds=lambda size: 30.0,
-                                made_after=40.0)
-        stop = fakes.FakeEvent(clock)
-        step, = plan_mod.fleet(40, 2, concurrency=4)
-        made = []
-
-        def on_create(name):
-            made.append(name)
-            if len(made) == 4:
-                stop.set()
-        cloud.on_create = on_create
-        out = self._ladder(cloud, [step], clock=clock, stop=stop,
-                           sleep=clock.sleep).run()
+        clock, cloud, out, made = self._signalled_fleet(4, made_after=40.0)
         self.assertEqual('interrupted', out['sizes'][0]['status'])
         self.assertEqual(4, len(made))
         # the session's cleanup after a signal, at once
