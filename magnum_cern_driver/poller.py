@@ -21,6 +21,7 @@ docs/lifecycle.md, *Status*).
 """
 
 import datetime
+import threading
 
 from magnum.common import exception
 from magnum import objects
@@ -62,6 +63,16 @@ DELETE_REACH_SECONDS = 60
 # Larger stacks are polled without: their outputs load every shard.
 POLL_OUTPUTS_MAX_NODES = 10
 
+# Clusters being polled in this process. Magnum's sync starts a new job
+# for every cluster in progress every 10 s without waiting for the last
+# one (magnum/service/periodic.py sync_cluster_status, magnum 23.0.0): a
+# poll slower than that (a loaded Heat or Keystone) ran twice at once,
+# doubling its Heat requests, and both saw the stack gone, so Magnum
+# destroyed the cluster twice (434 ClusterNotFound tracebacks in the
+# 1000-cluster delete). A poll finds its cluster taken and returns.
+_POLLING = set()
+_POLLING_LOCK = threading.Lock()
+
 
 def _age_seconds(cluster, field='created_at'):
     """Seconds since the cluster's ``created_at`` (or ``updated_at``)."""
@@ -97,7 +108,23 @@ class HeatPoller:
         self._coe_version = coe_version
 
     def poll(self):
-        """Sync the cluster with its stack. Never raises on trouble."""
+        """Sync the cluster with its stack. Never raises on trouble.
+
+        Does nothing while another poll of the same cluster runs here.
+        """
+        uuid = self.cluster.uuid
+        with _POLLING_LOCK:
+            if uuid in _POLLING:
+                LOG.debug('Cluster %s: already being polled', uuid)
+                return
+            _POLLING.add(uuid)
+        try:
+            self._poll_once()
+        finally:
+            with _POLLING_LOCK:
+                _POLLING.discard(uuid)
+
+    def _poll_once(self):
         cluster = self.cluster
         try:
             self._poll()
@@ -337,6 +364,14 @@ class HeatPoller:
         # The request user's delete already removed the credentials; this
         # catches any made later (best effort, service credentials).
         cluster = self.cluster
+        try:
+            objects.Cluster.get_by_uuid(self.context, cluster.uuid)
+        except exception.ClusterNotFound:
+            # Another poll (a conductor's, or ours from a stale list)
+            # finished it and Magnum removed it: nothing left to do, and
+            # DELETE_COMPLETE here would make Magnum remove it again.
+            LOG.debug('Cluster %s: already removed', cluster.uuid)
+            return
         self._forget_credentials(self.context, cluster)
         cluster.status = CS.DELETE_COMPLETE
         cluster.status_reason = None

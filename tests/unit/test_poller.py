@@ -14,6 +14,8 @@ through ``Driver.update_cluster_status``: real Magnum objects (SQLite), a
 fake Heat/Keystone at the HTTP boundary (tests/unit/fakes_heat.py)."""
 
 import datetime
+import threading
+import time
 
 import fixtures
 from magnum import objects
@@ -323,6 +325,46 @@ class DeleteRaceTest(DriverTestBase):
         self.assertEqual('DELETE_IN_PROGRESS', cluster.status)
         del self.cloud.stacks[stack.id]
         self.assertEqual('DELETE_COMPLETE', self.poll().status)
+
+
+class OverlapTest(DriverTestBase):
+    """Magnum starts a poll every 10 s without waiting for the last one."""
+
+    def test_second_poll_while_the_first_runs_does_nothing(self):
+        self.create()
+        self.cloud.slow_show_answer = 1.0
+        first = threading.Thread(target=self.poll)
+        first.start()
+        self.addCleanup(first.join, 10)
+        for _ in range(500):                # the first one's show is sent
+            if self.cloud.count('GET', 'heat_show'):
+                break
+            time.sleep(0.01)
+        started = time.monotonic()
+        self.poll()
+        self.assertLess(time.monotonic() - started, 0.9)
+        first.join(10)
+        self.assertEqual(1, self.cloud.count('GET', 'heat_show'))
+        # once the first is done, the next poll runs
+        self.cloud.slow_show_answer = 0.0
+        self.poll()
+        self.assertEqual(2, self.cloud.count('GET', 'heat_show'))
+
+    def test_stale_poll_of_a_removed_cluster_leaves_it_removed(self):
+        # Two polls listed the cluster; the first finished the delete and
+        # Magnum removed it. The second must not report DELETE_COMPLETE
+        # (Magnum would remove it again: ClusterNotFound).
+        stack = self.create()
+        cluster = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        cluster.status = 'DELETE_IN_PROGRESS'
+        cluster.save()
+        stale = objects.Cluster.get_by_uuid(self.admin, CLUSTER_UUID)
+        del self.cloud.stacks[stack.id]
+        for ng in objects.NodeGroup.list(self.admin, CLUSTER_UUID):
+            ng.destroy()
+        cluster.destroy()
+        self.driver.update_cluster_status(self.admin, stale)
+        self.assertEqual('DELETE_IN_PROGRESS', stale.status)
 
 
 class SocketsTest(DriverTestBase):
