@@ -40,7 +40,8 @@ MAX_DELETE_ATTEMPTS = 5
 REASK_SECONDS = 20
 REASK_PER_CLUSTER = 2
 REASK_MAX_SECONDS = 120
-# A fleet's deletes queue: each more cluster adds this to every deadline.
+# Deletes queue in Magnum and Heat: each other cluster being deleted at
+# the same time adds this to a cluster's deadline.
 FLEET_DELETE_SECONDS = 2
 # Clusters being deleted at once. Magnum casts a delete and answers at
 # once, so bounding the requests alone bounds nothing: the 1000-cluster
@@ -223,12 +224,16 @@ class Cleaner(object):
     def _delete_clusters(self, clusters):
         state = {}
         start = self.clock()
-        # Many deletes queue in Magnum and Heat: each may take longer.
-        queued = FLEET_DELETE_SECONDS * max(0, len(clusters) - 1)
+        # A cluster's time starts when its delete is first asked: with at
+        # most in_progress being deleted, the last of a fleet wait their
+        # turn first (the 1000-cluster cleanup gave its last 72 up, never
+        # asked, when every deadline counted from the start). Each may
+        # queue behind the others being deleted with it.
+        queued = FLEET_DELETE_SECONDS * max(
+            0, min(len(clusters), self.in_progress) - 1)
         for uuid, c in clusters.items():
             c['attempts'] = 0
-            c['deadline'] = start + delete_timeout(c['size'], self.scale) \
-                + queued * self.scale
+            c['deadline'] = None
             c['next_try'] = start
             state[uuid] = c
         # One list call a round, whatever the number of clusters.
@@ -269,6 +274,9 @@ class Cleaner(object):
                         continue
                     c['attempts'] += 1
                     c['asked_at'] = now
+                    if c['deadline'] is None:
+                        c['deadline'] = now + (delete_timeout(
+                            c['size'], self.scale) + queued * self.scale)
                     if error:
                         c['last_error'] = error
                     if outcome == 'gone':
@@ -333,7 +341,8 @@ class Cleaner(object):
                             c['attempts'] >= self.max_attempts and
                             c.get('status') not in (None,
                                                     'DELETE_IN_PROGRESS'))
-                if now >= c['deadline'] or given_up:
+                if given_up or (c['deadline'] is not None
+                                and now >= c['deadline']):
                     self._left('cluster', c['name'], uuid,
                                c.get('status') or 'unknown',
                                c.get('reason') or c.get('last_error') or
@@ -373,14 +382,20 @@ class Cleaner(object):
                          stacks)
         if not stacks:
             return
-        start = self.clock()
-        deadline = start + delete_timeout(0, self.scale)
+        # As for clusters: at most in_progress stacks being deleted (72
+        # stack deletes sent together stalled Heat's engines on the
+        # rehearsal), each stack's time from its first delete request.
         attempts = dict.fromkeys(stacks, 0)
+        deadlines = {}
         backoff = Backoff()
         pending = dict(stacks)
         while pending:
             looked = dict(zip(pending, fleet_mod.bounded_map(
                 self._look_stack, list(pending), self.concurrency)))
+            now = self.clock()
+            deleting = sum(1 for sid in pending if looked[sid] is not None
+                           and looked[sid].get('stack_status')
+                           == 'DELETE_IN_PROGRESS')
             for sid, name in list(pending.items()):
                 stack = looked[sid]
                 if stack is None:
@@ -389,27 +404,31 @@ class Cleaner(object):
                     continue
                 status = stack.get('stack_status')
                 if status == 'DELETE_IN_PROGRESS':
+                    # Being deleted already (by Magnum, or asked before).
+                    deadlines.setdefault(
+                        sid, now + delete_timeout(0, self.scale))
+                late = sid in deadlines and now >= deadlines[sid]
+                if status == 'DELETE_IN_PROGRESS' and not late:
                     continue
-                if attempts[sid] >= self.max_attempts or \
-                        self.clock() >= deadline:
+                if late or attempts[sid] >= self.max_attempts:
                     self._left('stack', name, sid, status,
                                stack.get('stack_status_reason') or
-                               'not deleted')
+                               'not deleted in time')
                     del pending[sid]
                     continue
+                if deleting >= self.in_progress:
+                    continue
                 attempts[sid] += 1
+                deadlines.setdefault(sid, now + delete_timeout(0, self.scale))
                 try:
                     if self.cloud.delete_stack(sid) == 'gone':
                         self._gone('stack', name, sid)
                         del pending[sid]
+                    else:
+                        deleting += 1
                 except cloud_mod.CloudError as e:
                     self.result.errors.append(str(e))
             if pending:
-                if self.clock() >= deadline:
-                    for sid, name in pending.items():
-                        self._left('stack', name, sid, 'unknown',
-                                   'not deleted in time')
-                    break
                 self.sleep(backoff.next())
 
     def _look_stack(self, sid):

@@ -68,6 +68,9 @@ class FakeCloud(object):
         # this many seconds later; until then the cluster is unknown to
         # get, list and delete (404), as in Magnum.
         self.made_after = made_after
+        # A stack delete asked of Heat directly takes this long (0: at
+        # once); meanwhile the stack is DELETE_IN_PROGRESS.
+        self.stack_delete_seconds = 0.0
         self.hollow = hollow
         self.kind = kind
         self.name = name
@@ -172,6 +175,11 @@ class FakeCloud(object):
                         del self.appcreds[aid]
             else:
                 c['status'] = status
+        for sid, st in list(self.stacks.items()):
+            since = st.get('deleting_since')
+            if since is not None and \
+                    self.clock() - since >= self.stack_delete_seconds:
+                del self.stacks[sid]
 
     def _made(self, c):
         return c is not None and self.clock() >= c['made_at']
@@ -336,9 +344,16 @@ class FakeCloud(object):
 
     def delete_stack(self, ident):
         self.calls.append(('delete_stack', ident))
-        if self.stacks.pop(ident, None) is None:
+        st = self.stacks.get(ident)
+        if st is None:
             return 'gone'
-        return 'gone'
+        if not self.stack_delete_seconds:
+            del self.stacks[ident]
+            return 'gone'
+        if st.get('deleting_since') is None:
+            st['deleting_since'] = self.clock()
+            st['stack_status'] = 'DELETE_IN_PROGRESS'
+        return 'deleting'
 
     # -- application credentials ----------------------------------------------
     def list_app_credentials(self):

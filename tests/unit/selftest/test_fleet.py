@@ -478,6 +478,47 @@ class TestConcurrentDeletes(testtools.TestCase):
         self.assertTrue(cloud.empty(), cloud.everything())
         self.assertEqual(cleanup_mod.DELETES_IN_PROGRESS, peak[0])
 
+    def test_last_clusters_of_a_long_fleet_delete_are_not_given_up(self):
+        # 200 clusters, 20 at a time, 2 minutes each: 20 minutes in all.
+        # Each cluster's time counts from its own delete request.
+        clock = fakes.FakeClock()
+        cloud = fakes.FakeCloud(clock, delete_seconds=120.0)
+        for i in range(200):
+            cloud.create_cluster('%sf1-s0002-%04d' % (PREFIX, i), 't', 2)
+        start = clock()
+        res = cleanup_mod.Cleaner(cloud, prefix=PREFIX, clock=clock,
+                                  sleep=clock.sleep).run()
+        self.assertEqual([], res.leftovers)
+        self.assertTrue(cloud.empty(), cloud.everything())
+        self.assertGreater(clock() - start, 200 / 20 * 120.0)
+
+    def test_stacks_left_are_deleted_at_most_in_progress_at_once(self):
+        # Stacks without their clusters (found by the prefix): deleted in
+        # Heat directly, bounded as clusters are.
+        clock = fakes.FakeClock()
+        cloud = fakes.FakeCloud(clock)
+        cloud.stack_delete_seconds = 60.0
+        for i in range(70):
+            sid = 'stack-left-%02d' % i
+            cloud.stacks[sid] = {
+                'id': sid, 'stack_name': '%sf1-s0002-%04d-x' % (PREFIX, i),
+                'stack_status': 'CREATE_COMPLETE'}
+        peak = [0]
+        delete = cloud.delete_stack
+
+        def counted(ident):
+            out = delete(ident)
+            peak[0] = max(peak[0], sum(
+                1 for st in cloud.stacks.values()
+                if st['stack_status'] == 'DELETE_IN_PROGRESS'))
+            return out
+        cloud.delete_stack = counted
+        res = cleanup_mod.Cleaner(cloud, prefix=PREFIX, clock=clock,
+                                  sleep=clock.sleep).run()
+        self.assertEqual([], res.leftovers)
+        self.assertEqual([], cloud.everything()['stacks'])
+        self.assertEqual(cleanup_mod.DELETES_IN_PROGRESS, peak[0])
+
 
 class TestFixedNetwork(testtools.TestCase):
     def test_budget_without_network_subnet_router(self):
