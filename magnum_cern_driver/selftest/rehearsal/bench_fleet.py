@@ -95,6 +95,22 @@ def in_progress_seconds(created, complete, delete_seen, last_seen):
     return max(0.0, creating) + max(0.0, deleting)
 
 
+class NoResult(Exception):
+    """The self-test ended without writing its result (e.g. killed)."""
+
+
+def load_result(output_dir, rc):
+    """The self-test's result.json, or :class:`NoResult` saying why not."""
+    path = os.path.join(output_dir, 'result.json')
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise NoResult('the self-test (exit %s) left no readable %s (%s); '
+                       'nothing to measure: clean up with the command it '
+                       'printed' % (rc, path, e.__class__.__name__))
+
+
 def growth(before, after):
     """Bytes added per database (and in all)."""
     out = {db: after.get(db, 0) - before.get(db, 0) for db in after}
@@ -258,8 +274,7 @@ def run(reh, fleet, size, concurrency, output_dir, extra=(), out=print):
     for sampler in rss.values():
         sampler.stop()
     db_after = _db_sizes(reh)
-    with open(os.path.join(output_dir, 'result.json')) as f:
-        result = json.load(f)
+    result = load_result(output_dir, rc)
     step = result['sizes'][0]
     start = _iso_epoch(result['started_at']) + step['started_at']
     rows, in_progress = [], []

@@ -380,8 +380,12 @@ def _bench_fleet(reh, args):
         '%Y%m%d-%H%M%S', time.gmtime())
     extra = (['--fixed-network', args.fixed_network]
              if args.fixed_network else [])
-    result = bench_fleet.run(reh, args.fleet, args.size, args.concurrency,
-                             out, extra=extra)
+    try:
+        result = bench_fleet.run(reh, args.fleet, args.size,
+                                 args.concurrency, out, extra=extra)
+    except bench_fleet.NoResult as e:
+        sys.stderr.write('bench: %s\n' % e)
+        return EXIT_ERROR
     text = json.dumps(result, indent=2, sort_keys=True)
     with open(os.path.join(out, 'bench.json'), 'w') as f:
         f.write(text + '\n')

@@ -11,6 +11,9 @@
 #    under the License.
 """The fleet benchmark's arithmetic (the watching runs on the rehearsal)."""
 
+import os
+
+import fixtures
 import testtools
 
 from magnum_cern_driver.selftest.rehearsal import bench_fleet
@@ -76,3 +79,13 @@ class TestSums(testtools.TestCase):
         self.assertEqual({'heat': 4096, 'magnum': 0, 'all': 4096},
                          bench_fleet.growth({'heat': 4096, 'magnum': 8192},
                                             {'heat': 8192, 'magnum': 8192}))
+
+    def test_missing_result_is_a_clear_error(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        e = self.assertRaises(bench_fleet.NoResult,
+                              bench_fleet.load_result, tmp, -2)
+        self.assertIn('exit -2', str(e))
+        self.assertIn('result.json', str(e))
+        with open(os.path.join(tmp, 'result.json'), 'w') as f:
+            f.write('{"sizes": []}')
+        self.assertEqual({'sizes': []}, bench_fleet.load_result(tmp, 0))
