@@ -13,7 +13,9 @@
 
 import os
 import re
+import subprocess
 
+import fixtures
 import testtools
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -45,7 +47,32 @@ class TestReadme(testtools.TestCase):
         lines = [line.strip() for line in _read('.ci', 'run').splitlines()
                  if line.strip() and not line.lstrip().startswith('#')]
         self.assertIn(test_command, lines)
-        self.assertEqual(test_command, lines[-1])
+        # The first test run CI starts is the README's command.
+        runs = [line for line in lines if 'tools/test.sh' in line]
+        self.assertEqual(test_command, runs[0])
+
+    def _ci_with_stub(self, fail):
+        """Run .ci/run with tools/test.sh stubbed; (exit code, calls)."""
+        tmp = self.useFixture(fixtures.TempDir()).path
+        os.makedirs(os.path.join(tmp, '.ci'))
+        os.makedirs(os.path.join(tmp, 'tools'))
+        with open(os.path.join(tmp, '.ci', 'run'), 'w') as f:
+            f.write(_read('.ci', 'run'))
+        with open(os.path.join(tmp, 'tools', 'test.sh'), 'w') as f:
+            f.write('echo "tools/test.sh $*" >> calls\n'
+                    'case " $* " in *" %s "*) exit 1;; esac\n' % fail)
+        rc = subprocess.call(['bash', os.path.join(tmp, '.ci', 'run')],
+                             cwd=tmp, stdout=subprocess.DEVNULL)
+        with open(os.path.join(tmp, 'calls')) as f:
+            return rc, f.read().splitlines()
+
+    def test_ci_runs_both_and_fails_if_either_fails(self):
+        both = ['tools/test.sh ', 'tools/test.sh functional-extended']
+        self.assertEqual((0, both), self._ci_with_stub('none'))
+        # the README's command failing fails CI; the extended still run
+        self.assertEqual((1, both), self._ci_with_stub(''))
+        self.assertEqual((1, both),
+                         self._ci_with_stub('functional-extended'))
 
     def test_named_scripts_exist(self):
         for path in ('tools/setup.sh', 'tools/test.sh', '.ci/run'):
