@@ -447,7 +447,8 @@ def _run(opts, steps, reference, base, run_id, output_dir):
     sys.stdout.write(redact.scrub_text(terminal.summary(result), secrets))
     sys.stdout.write('reports: %s\n' % ', '.join(
         paths[k] for k in ('html', 'json', 'junit')))
-    hint = target_mod.rehearsal_hint(target)
+    hint = target_mod.rehearsal_hint(
+        target, target_mod.rehearsal_memory(target))
     if hint:
         sys.stdout.write(hint + '\n')
     return result['exit_code']

@@ -141,13 +141,52 @@ def template_options(options, adapter=None):
     return options
 
 
-def rehearsal_hint(target):
-    """How to stop the local rehearsal a run leaves up, or None."""
+# Above this, heat-engine is told to restart before the next run: Heat
+# 27.0.1 keeps its memory after clusters are deleted (operator guide,
+# section 8; a fresh engine of the rehearsal holds about 430 MiB, one 1000
+# two-node fleet leaves it at 4-6 GiB).
+HEAT_ENGINE_RESTART_MIB = 2048
+
+
+def rehearsal_memory(target):
+    """``{service: MiB}`` of the rehearsal ``target`` now, or None.
+
+    Only a hint: a state directory that cannot be read gives None.
+    """
+    if target.get('kind') != 'rehearsal':
+        return None
+    try:
+        return rehearsal.get(target.get('state_dir'),
+                             out=None).memory_mib() or None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _gib(mib):
+    return '%.1f GB' % (mib / 1024.0)
+
+
+def rehearsal_hint(target, memory_mib=None):
+    """What to tell about the local rehearsal a run leaves up, or None.
+
+    ``memory_mib`` is ``{service: MiB}`` measured now (see
+    ``Rehearsal.memory_mib``); without it nothing is said about memory.
+    """
     if target.get('kind') != 'rehearsal':
         return None
     where = ''
     if target.get('state_dir'):
         where = ' --state-dir %s' % shlex.quote(target['state_dir'])
-    return ('the local rehearsal stays up for the next run (about 2 GB of '
-            'memory); stop it with: magnum-cern-selftest rehearsal%s down'
-            % where)
+    using = ''
+    if memory_mib:
+        using = ' (using %s of memory now)' % _gib(sum(memory_mib.values()))
+    lines = ['the local rehearsal stays up for the next run%s; stop it '
+             'with: magnum-cern-selftest rehearsal%s down' % (using, where)]
+    engine = (memory_mib or {}).get('heat-engine', 0)
+    if engine > HEAT_ENGINE_RESTART_MIB:
+        lines.append(
+            'heat-engine holds %s (Heat keeps it after clusters are '
+            'deleted: known defect, operator guide section 8); restart it '
+            'before the next run: magnum-cern-selftest rehearsal%s restart '
+            'heat-engine' % (_gib(engine), where))
+    return '\n'.join(lines)

@@ -67,7 +67,16 @@ class TestRehearsalLifecycle(base.FunctionalTestCase):
         self.assertTrue(ports)
         self.assertEqual(sorted(ports), procs.listening_ports(ports))
 
+        # Every service's memory is measured (what a run's last line says).
+        memory = reh.memory_mib()
+        self.addDetail('memory_mib', _text(repr(memory)))
+        self.assertEqual(sorted(pids), sorted(memory))
+        # heat-engine is a parent and its workers, each a whole Heat.
+        self.assertGreater(memory['heat-engine'], 150)
+        self.assertTrue(all(mib > 0 for mib in memory.values()), memory)
+
         leftover = reh.down()
+        self.assertEqual({}, reh.memory_mib())
         self.assertEqual([], leftover)
         still = [p for p, started in family.items()
                  if procs.alive(p, started)]

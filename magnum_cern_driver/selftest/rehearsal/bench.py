@@ -28,17 +28,6 @@ POLL_INTERVAL = 10.0   # Magnum's periodic status task (fixed)
 _ACCESS = re.compile(r'^\[(?P<t>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)')
 
 
-def rss_kib(pid):
-    try:
-        with open('/proc/%d/status' % pid) as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 class RssSampler(threading.Thread):
     """Peak total RSS of a process and its descendants, sampled."""
 
@@ -52,7 +41,7 @@ class RssSampler(threading.Thread):
 
     def sample(self):
         family = [self.pid] + procs.descendants(self.pid)
-        sizes = [rss_kib(p) for p in family]
+        sizes = [procs.rss_kib(p) for p in family]
         self.peak_total = max(self.peak_total, sum(sizes))
         self.peak_single = max([self.peak_single] + sizes)
 

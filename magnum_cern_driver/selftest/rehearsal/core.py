@@ -572,6 +572,16 @@ class Rehearsal(object):
     def pids(self):
         return {n: r['pid'] for n, r in self.state.processes.items()}
 
+    def memory_mib(self):
+        """``{service: MiB}``: resident memory of each running service.
+
+        A service counts with all its processes (workers included); a
+        recorded pid that is gone or was reused counts for nothing.
+        """
+        return {name: procs.family_rss_kib(rec['pid']) // 1024
+                for name, rec in self.state.processes.items()
+                if procs.alive(rec['pid'], rec.get('started'))}
+
     def all_ports(self):
         return services.all_ports(self.layout) if self.state.ports else []
 

@@ -132,6 +132,23 @@ def descendants(pid):
     return found
 
 
+def rss_kib(pid):
+    """Resident memory of one process in KiB (0 once it is gone)."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def family_rss_kib(pid):
+    """Resident memory of ``pid`` and all its descendants in KiB."""
+    return sum(rss_kib(p) for p in [pid] + descendants(pid))
+
+
 def _scan_children(pid):
     found = []
     for entry in os.listdir('/proc'):

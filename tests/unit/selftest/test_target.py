@@ -86,3 +86,32 @@ class TestRehearsalHint(testtools.TestCase):
         hint = target_mod.rehearsal_hint({'kind': 'rehearsal'})
         self.assertTrue(hint.endswith(
             'stop it with: magnum-cern-selftest rehearsal down'), hint)
+
+    def test_says_the_memory_measured_not_a_guess(self):
+        target = {'kind': 'rehearsal'}
+        self.assertNotIn('GB', target_mod.rehearsal_hint(target))
+        hint = target_mod.rehearsal_hint(
+            target, {'heat-engine': 1500, 'keystone': 600, 'mariadb': 460})
+        self.assertIn('(using 2.5 GB of memory now)', hint)
+        self.assertNotIn('restart', hint)
+
+    def test_tells_to_restart_a_swollen_heat_engine(self):
+        limit = target_mod.HEAT_ENGINE_RESTART_MIB
+        target = {'kind': 'rehearsal', 'state_dir': '/tmp/a b'}
+        self.assertNotIn('restart', target_mod.rehearsal_hint(
+            target, {'heat-engine': limit}))
+        hint = target_mod.rehearsal_hint(
+            target, {'heat-engine': 5800, 'keystone': 600})
+        first, second = hint.split('\n')
+        self.assertIn('(using 6.2 GB of memory now)', first)
+        self.assertIn('heat-engine holds 5.7 GB', second)
+        command = second.split('before the next run: ', 1)[1]
+        self.assertEqual(['magnum-cern-selftest', 'rehearsal', '--state-dir',
+                          '/tmp/a b', 'restart', 'heat-engine'],
+                         shlex.split(command))
+
+    def test_memory_of_a_rehearsal_that_is_not_there(self):
+        self.assertIsNone(target_mod.rehearsal_memory(
+            {'kind': 'rehearsal', 'state_dir': self.useFixture(
+                fixtures.TempDir()).path}))
+        self.assertIsNone(target_mod.rehearsal_memory({'kind': 'cloud'}))

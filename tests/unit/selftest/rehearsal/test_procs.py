@@ -26,6 +26,7 @@ from magnum_cern_driver.selftest import rehearsal
 from magnum_cern_driver.selftest.rehearsal import cli
 from magnum_cern_driver.selftest.rehearsal import procs
 from magnum_cern_driver.selftest.rehearsal import standin_config as sc
+from magnum_cern_driver.selftest.rehearsal import state as state_mod
 
 # A parent that ignores SIGTERM (like Magnum's conductor) with a child that
 # left its process group (like Erlang's helpers).
@@ -35,6 +36,16 @@ signal.signal(signal.SIGTERM, signal.SIG_IGN)
 subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],
                  start_new_session=True)
 print('ready', flush=True)
+time.sleep(60)
+'''
+
+# A parent with a child holding 64 MiB of resident memory.
+HOLDER = '''
+import subprocess, sys, time
+subprocess.Popen([sys.executable, '-c', 'import time\\n'
+                  'b = bytes(range(256)) * (1 << 18)\\n'
+                  'print("ready", flush=True)\\n'
+                  'time.sleep(60)'])
 time.sleep(60)
 '''
 
@@ -68,6 +79,37 @@ class TestProcs(testtools.TestCase):
         proc.wait()
         for pid, t in times.items():
             self.assertFalse(procs.alive(pid, t), pid)
+
+    def _holder(self):
+        """A parent whose child holds 64 MiB; returns (parent, started)."""
+        proc = procs.start([sys.executable, '-c', HOLDER], self.log)
+        started = procs.start_time(proc.pid)
+        self.addCleanup(proc.wait)
+        self.addCleanup(procs.stop, proc.pid, started, 2)
+        self._wait_ready()
+        return proc, started
+
+    def test_family_rss_counts_the_children(self):
+        proc, _started = self._holder()
+        alone = procs.rss_kib(proc.pid)
+        self.assertGreater(alone, 0)
+        family = procs.family_rss_kib(proc.pid)
+        # The child's 64 MiB (and its own interpreter) are counted.
+        self.assertGreater(family - alone, 64 * 1024)
+        self.assertEqual(0, procs.rss_kib(2 ** 22 + 1))  # above pid_max
+
+    def test_rehearsal_memory_counts_only_its_live_services(self):
+        proc, started = self._holder()
+        st = state_mod.State(self.dir)
+        st.processes.update({
+            'heat-engine': {'pid': proc.pid, 'started': started},
+            # A recorded pid now used by another process is not ours.
+            'glance': {'pid': proc.pid, 'started': started + 1},
+        })
+        st.save()
+        memory = rehearsal.get(self.dir, out=None).memory_mib()
+        self.assertEqual(['heat-engine'], list(memory))
+        self.assertGreater(memory['heat-engine'], 64)
 
     def test_alive_checks_start_time(self):
         proc = procs.start([sys.executable, '-c',
